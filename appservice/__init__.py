@@ -1,0 +1,1 @@
+"""Yakuba application service: transactions, the event pipeline, policies and admin commands."""

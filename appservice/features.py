@@ -1,0 +1,25 @@
+"""Which features a service runs, in pipeline order. Each feature's `install(service)` adds its
+policies, effect handlers, background tasks and commands — and touches nothing else."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from appservice.service import YakubaService
+
+
+def install_features(svc: YakubaService) -> None:
+    from appservice import commands  # noqa: F401
+    from appservice.commands import core  # noqa: F401  (registers help, status)
+    from appservice.offers import install as install_offers
+    from appservice.policies.admin_commands import AdminCommandsPolicy
+    from appservice.policies.event_log import EventLogPolicy
+
+    svc.policies.append(EventLogPolicy())
+    svc.policies.append(AdminCommandsPolicy())
+    install_offers(svc)
+    if svc.with_bots:
+        from bots.install import install as install_bots
+
+        install_bots(svc)

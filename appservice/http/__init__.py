@@ -1,0 +1,1 @@
+"""The HTTP side: what Synapse calls (transactions, user/room queries, ping) and /health, /metrics."""

@@ -1,0 +1,162 @@
+"""The client-server API, called with the as_token (optionally masquerading as a local user).
+
+The as_token is a root credential: it is sent only in the Authorization header to the
+configured homeserver and is never part of a URL, an exception message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class MatrixError(Exception):
+    def __init__(self, status: int, errcode: str | None, error: str | None, method: str, path: str):
+        super().__init__(f"{method} {path} -> {status} {errcode or ''} {error or ''}".strip())
+        self.status = status
+        self.errcode = errcode
+        self.error = error
+
+
+def q(value: str) -> str:
+    """Quote one path segment (room ids, user ids and event ids contain !, @, $ and :)."""
+    return quote(value, safe="")
+
+
+class MatrixClient:
+    def __init__(self, base_url: str, as_token: str, sender: str, *,
+                 session: aiohttp.ClientSession | None = None, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = as_token
+        self.sender = sender
+        self._session = session
+        self._own_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    async def request(self, method: str, path: str, *, json: Any = None,
+                      params: dict[str, str] | None = None, as_user: str | None = None,
+                      retries: int = 3) -> dict[str, Any]:
+        params = dict(params or {})
+        if as_user and as_user != self.sender:
+            params["user_id"] = as_user
+        headers = {"Authorization": f"Bearer {self._token}"}
+        sess = await self._sess()
+        delay = 0.5
+        for attempt in range(retries + 1):
+            try:
+                async with sess.request(method, self.base_url + path, json=json, params=params,
+                                        headers=headers) as resp:
+                    try:
+                        body = await resp.json(content_type=None)
+                    except ValueError:
+                        body = None
+                    if resp.status == 429 and attempt < retries:
+                        wait = (body or {}).get("retry_after_ms", 1000) / 1000 if isinstance(body, dict) else 1
+                        await asyncio.sleep(min(float(wait), 10.0))
+                        continue
+                    if resp.status >= 400:
+                        b = body if isinstance(body, dict) else {}
+                        raise MatrixError(resp.status, b.get("errcode"), b.get("error"), method, path)
+                    return body if isinstance(body, dict) else {}
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+                if attempt >= retries:
+                    raise MatrixError(0, "M_CONNECTION", type(exc).__name__, method, path) from None
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    # -- convenience ------------------------------------------------------------------------
+
+    async def versions(self) -> dict[str, Any]:
+        return await self.request("GET", "/_matrix/client/versions", retries=0)
+
+    async def server_version(self) -> str:
+        body = await self.request("GET", "/_synapse/admin/v1/server_version", retries=0)
+        return str(body.get("server_version", "?"))
+
+    async def send(self, room_id: str, event_type: str, content: dict[str, Any], txn_id: str,
+                   as_user: str | None = None) -> str:
+        # A deterministic txn id makes a resend after a crash a no-op on Synapse's side.
+        body = await self.request(
+            "PUT", f"/_matrix/client/v3/rooms/{q(room_id)}/send/{q(event_type)}/{q(txn_id)}",
+            json=content, as_user=as_user)
+        return str(body.get("event_id", ""))
+
+    async def redact(self, room_id: str, event_id: str, txn_id: str, reason: str | None = None,
+                     as_user: str | None = None) -> str:
+        body = await self.request(
+            "PUT", f"/_matrix/client/v3/rooms/{q(room_id)}/redact/{q(event_id)}/{q(txn_id)}",
+            json={"reason": reason} if reason else {}, as_user=as_user)
+        return str(body.get("event_id", ""))
+
+    async def create_room(self, content: dict[str, Any], as_user: str | None = None) -> str:
+        body = await self.request("POST", "/_matrix/client/v3/createRoom", json=content, as_user=as_user)
+        return str(body["room_id"])
+
+    async def invite(self, room_id: str, user_id: str, as_user: str | None = None) -> None:
+        try:
+            await self.request("POST", f"/_matrix/client/v3/rooms/{q(room_id)}/invite",
+                               json={"user_id": user_id}, as_user=as_user)
+        except MatrixError as exc:
+            if exc.status == 403 and exc.error and "already in the room" in exc.error:
+                return
+            raise
+
+    async def join(self, room_id: str, as_user: str | None = None) -> None:
+        await self.request("POST", f"/_matrix/client/v3/join/{q(room_id)}", json={}, as_user=as_user)
+
+    async def leave(self, room_id: str, as_user: str | None = None) -> None:
+        await self.request("POST", f"/_matrix/client/v3/rooms/{q(room_id)}/leave", json={},
+                           as_user=as_user)
+
+    async def state(self, room_id: str, event_type: str, state_key: str = "",
+                    as_user: str | None = None) -> dict[str, Any] | None:
+        try:
+            return await self.request(
+                "GET", f"/_matrix/client/v3/rooms/{q(room_id)}/state/{q(event_type)}/{q(state_key)}",
+                as_user=as_user)
+        except MatrixError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
+                        state_key: str = "", as_user: str | None = None) -> str:
+        body = await self.request(
+            "PUT", f"/_matrix/client/v3/rooms/{q(room_id)}/state/{q(event_type)}/{q(state_key)}",
+            json=content, as_user=as_user)
+        return str(body.get("event_id", ""))
+
+    async def register_appservice_user(self, localpart: str) -> None:
+        """Appservice users do not exist until registered; M_USER_IN_USE means done already."""
+        try:
+            await self.request("POST", "/_matrix/client/v3/register",
+                               json={"type": "m.login.application_service", "username": localpart,
+                                     "inhibit_login": True})
+        except MatrixError as exc:
+            if exc.errcode != "M_USER_IN_USE":
+                raise
+
+    async def ping(self, appservice_id: str) -> dict[str, Any]:
+        return await self.request("POST", f"/_matrix/client/v1/appservice/{q(appservice_id)}/ping",
+                                  json={}, retries=0)
+
+    async def set_displayname(self, user_id: str, name: str) -> None:
+        await self.request("PUT", f"/_matrix/client/v3/profile/{q(user_id)}/displayname",
+                           json={"displayname": name}, as_user=user_id)

@@ -1,0 +1,120 @@
+"""Assembling the running service: database, inbox, HTTP, pipeline, features, bots.
+
+Start order matters: the HTTP listener and pipeline come up before we ping Synapse, because
+a successful ping makes Synapse retry any transactions it queued while we were down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from appservice import bootstrap
+from appservice.clock import Clock, FileClock
+from appservice.config import Config
+from appservice.db import Database
+from appservice.executor import Executor
+from appservice.http.server import AppserviceHTTP
+from appservice.inbox import Inbox
+from appservice.logs import register_secret
+from appservice.matrix.client import MatrixClient, MatrixError
+from appservice.metrics import Metrics
+from appservice.policy import Policy, PolicyContext
+from appservice.sender import Sender
+from appservice.services import Services
+from appservice.state import StateStore
+
+log = structlog.get_logger(__name__)
+
+BackgroundTask = Callable[[], Awaitable[None]]
+
+
+class YakubaService:
+    def __init__(self, config: Config, *, clock: Clock | None = None, with_bots: bool = True) -> None:
+        self.config = config
+        self.with_bots = with_bots and bool(config.feature("bots").get("enabled", True))
+        register_secret(config.appservice.as_token)
+        register_secret(config.appservice.hs_token)
+        self.clock = clock or (FileClock(config.clock_file) if config.clock_file else Clock())
+        self.db = Database(config.db_path)
+        self.metrics = Metrics()
+        self.inbox = Inbox(self.db, config.bot_user_ids)
+        self.state = StateStore(self.db)
+        self.client = MatrixClient(config.homeserver.url, config.appservice.as_token, config.sender)
+        self.sender = Sender(self.client, self.state)
+        self.services = Services(config, self.clock, self.client, self.state, self.inbox,
+                                 self.metrics, self.sender)
+        self.executor = Executor(self.services)
+        self.policies: list[Policy] = []
+        self.background: list[BackgroundTask] = []
+        self.on_started: list[BackgroundTask] = []
+        self.on_stopping: list[BackgroundTask] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runner: web.AppRunner | None = None
+        from appservice.features import install_features
+        from appservice.pipeline import Pipeline
+
+        install_features(self)
+        grace = float(config.feature("bots").get("plaintext_grace_seconds", 60))
+        self.pipeline = Pipeline(self.inbox, self.policies, self.executor, self.context,
+                                 self.metrics, plaintext_grace_s=grace)
+
+    async def context(self) -> PolicyContext:
+        return PolicyContext(config=self.config, now=self.clock.now(),
+                             admins=await self.services.admins(),
+                             admin_room=await self.state.admin_room(), state=self.state)
+
+    async def start(self, *, bootstrap_matrix: bool = True) -> None:
+        await self.db.open()
+        http = AppserviceHTTP(self.config, self.inbox, self.metrics)
+        self._runner = web.AppRunner(http.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.appservice.bind, self.config.appservice.port)
+        await site.start()
+        log.info("listening", bind=self.config.appservice.bind, port=self.config.appservice.port)
+        self._tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
+        if bootstrap_matrix:
+            await self._bootstrap()
+        for task in self.background:
+            self._tasks.append(asyncio.create_task(task(), name=getattr(task, "__name__", "task")))
+        for hook in self.on_started:
+            await hook()
+
+    async def _bootstrap(self) -> None:
+        cfg = self.config
+        for attempt in range(30):
+            try:
+                await self.client.versions()
+                break
+            except MatrixError:
+                await asyncio.sleep(min(0.5 * (attempt + 1), 5))
+        await bootstrap.register_bots(self.client, [cfg.appservice.sender_localpart,
+                                                     cfg.appservice.archive_localpart])
+        try:
+            await bootstrap.ensure_admin_room(self.services)
+        except MatrixError as exc:
+            log.error("admin_room_failed", error=exc.errcode)
+        try:
+            await self.client.ping(cfg.appservice.id)  # makes Synapse flush what it queued
+        except MatrixError as exc:
+            log.warning("ping_failed", error=exc.errcode, status=exc.status)
+
+    async def stop(self) -> None:
+        self.pipeline.stop()
+        for hook in self.on_stopping:
+            with contextlib.suppress(Exception):
+                await hook()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.client.close()
+        self.db.close()

@@ -1,0 +1,1 @@
+"""Yakuba bots: matrix-nio clients that read encrypted rooms and feed the appservice pipeline."""
