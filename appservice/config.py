@@ -34,7 +34,8 @@ class AppserviceConfig:
     bind: str
     port: int
     registration: Path
-    sender_localpart: str
+    sender_localpart: str   # the registration's sender: technical, never syncs, never in rooms
+    bot_localpart: str      # the visible bot (@_yakuba): notices, DMs, admin room, E2EE device
     archive_localpart: str
     as_token: str = field(repr=False)
     hs_token: str = field(repr=False)
@@ -56,6 +57,13 @@ class Config:
 
     @property
     def sender(self) -> str:
+        """The bot that speaks for Yakuba (@_yakuba). Synapse refuses /sync for an appservice's
+        own sender user, and an E2EE device needs /sync, so the bot is a namespace user and the
+        registration's sender (`as_user_id`) is a separate, silent technical account."""
+        return f"@{self.appservice.bot_localpart}:{self.homeserver.server_name}"
+
+    @property
+    def as_user_id(self) -> str:
         return f"@{self.appservice.sender_localpart}:{self.homeserver.server_name}"
 
     @property
@@ -64,7 +72,7 @@ class Config:
 
     @property
     def bot_user_ids(self) -> tuple[str, ...]:
-        return (self.sender, self.archive_bot)
+        return (self.sender, self.archive_bot, self.as_user_id)
 
     @property
     def db_path(self) -> Path:
@@ -174,7 +182,8 @@ def config_from_dict(data: Any, path: Path | None = None) -> Config:
         bind=_str(asec, "bind", "appservice.", "127.0.0.1"),
         port=_int(asec, "port", "appservice.", 9009, 1, 65535),
         registration=registration,
-        sender_localpart=_str(asec, "sender_localpart", "appservice.", "_yakuba"),
+        sender_localpart=_str(asec, "sender_localpart", "appservice.", "_yakuba_appservice"),
+        bot_localpart=_str(asec, "bot_localpart", "appservice.", "_yakuba"),
         archive_localpart=_str(asec, "archive_localpart", "appservice.", "_yakuba_archive"),
         as_token=as_token,
         hs_token=hs_token,

@@ -45,7 +45,8 @@ class YakubaService:
         self.metrics = Metrics()
         self.inbox = Inbox(self.db, config.bot_user_ids)
         self.state = StateStore(self.db)
-        self.client = MatrixClient(config.homeserver.url, config.appservice.as_token, config.sender)
+        self.client = MatrixClient(config.homeserver.url, config.appservice.as_token, config.sender,
+                                   as_sender=config.as_user_id)
         self.sender = Sender(self.client, self.state)
         self.services = Services(config, self.clock, self.client, self.state, self.inbox,
                                  self.metrics, self.sender)
@@ -93,7 +94,7 @@ class YakubaService:
                 break
             except MatrixError:
                 await asyncio.sleep(min(0.5 * (attempt + 1), 5))
-        await bootstrap.register_bots(self.client, [cfg.appservice.sender_localpart,
+        await bootstrap.register_bots(self.client, [cfg.appservice.bot_localpart,
                                                      cfg.appservice.archive_localpart])
         try:
             await bootstrap.ensure_admin_room(self.services)

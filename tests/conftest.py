@@ -75,7 +75,8 @@ def homeserver() -> Iterator[Homeserver]:
         from appservice.matrix.client import MatrixClient
 
         async def _bots() -> None:
-            client = MatrixClient(hs.url, hs.as_token, f"@_yakuba:{SERVER_NAME}")
+            client = MatrixClient(hs.url, hs.as_token, f"@_yakuba:{SERVER_NAME}",
+                                  as_sender=f"@_yakuba_appservice:{SERVER_NAME}")
             for lp in ("_yakuba", "_yakuba_archive"):
                 await client.register_appservice_user(lp)
             await client.close()
@@ -175,7 +176,7 @@ def write_yakuba_config(hs: Homeserver, data_dir: Path, extra: dict[str, Any] | 
         "locale": "ja",
         "admins": [hs.user_id("admin")],
         "admin_room": {"encrypted": True},
-        "logging": {"format": "json", "level": "info"},
+        "logging": {"format": "json", "level": os.environ.get("YAKUBA_TEST_LOG_LEVEL", "info")},
         "testing": {"clock_file": str(data_dir / "clock")},
         "bots": {"plaintext_grace_seconds": 5},
     }

@@ -79,10 +79,11 @@ BANNER = """
 
 
 async def run_dev(data_dir: Path, server_name: str, hs_port: int, as_port: int) -> int:
+    data_dir = data_dir.absolute()
     config_path = prepare(data_dir, server_name, hs_port, as_port)
     config = load_config(config_path)
     logs.configure(config.log_format, config.log_level)
-    hs = synapse.SynapseProcess(data_dir.resolve() / "synapse" / "homeserver.yaml", config.homeserver.url)
+    hs = synapse.SynapseProcess(data_dir / "synapse" / "homeserver.yaml", config.homeserver.url)
     log.info("synapse_starting", url=config.homeserver.url)
     await asyncio.to_thread(hs.start)
     service: YakubaService | None = None
@@ -93,13 +94,13 @@ async def run_dev(data_dir: Path, server_name: str, hs_port: int, as_port: int) 
     try:
         service = YakubaService(config)
         password = None
-        await service.client.register_appservice_user(config.appservice.sender_localpart)
-        password = await first_admin(data_dir.resolve(), config.homeserver.url, server_name, config.sender)
+        await service.client.register_appservice_user(config.appservice.bot_localpart)
+        password = await first_admin(data_dir, config.homeserver.url, server_name, config.sender)
         await service.start()
         admin_room = await service.state.admin_room()
         print(BANNER.format(
             hs_url=config.homeserver.url, server_name=server_name, admin_room=admin_room,
-            data_dir=data_dir.resolve(),
+            data_dir=data_dir,
             password_line=(f"パスワード / Password      : {password}   (初回のみ表示 / shown once; "
                            f"{data_dir}/secrets/admin-password)") if password else
             f"パスワード / Password      : {data_dir}/secrets/admin-password"), flush=True)

@@ -29,7 +29,7 @@ def write_secret_file(path: Path, text: str) -> None:
 
 
 def ensure_registration(path: Path, server_name: str, as_url: str, *, as_id: str = "yakuba",
-                        sender_localpart: str = "_yakuba") -> dict[str, Any]:
+                        sender_localpart: str = "_yakuba_appservice") -> dict[str, Any]:
     if path.exists():
         return yaml.safe_load(path.read_text())
     domain = re.escape(server_name)

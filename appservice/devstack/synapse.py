@@ -76,7 +76,8 @@ def _write_log_config(data_dir: Path, server_name: str) -> Path:
     path = data_dir / f"{server_name}.log.config"
     path.write_text(yaml.safe_dump({
         "version": 1,
-        "formatters": {"precise": {"format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(request)s - %(message)s"}},
+        "formatters": {"precise": {
+            "format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(request)s - %(message)s"}},
         "handlers": {"file": {"class": "logging.handlers.RotatingFileHandler", "formatter": "precise",
                               "filename": str(data_dir / "homeserver.log"), "maxBytes": 20_000_000,
                               "backupCount": 2, "encoding": "utf8"}},
@@ -113,7 +114,7 @@ class SynapseProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.1)
         self.stop()
-        raise TimeoutError("Synapse did not answer within %.0f s" % timeout_s)
+        raise TimeoutError(f"Synapse did not answer within {timeout_s:.0f} s")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -30,11 +30,14 @@ def q(value: str) -> str:
 
 
 class MatrixClient:
-    def __init__(self, base_url: str, as_token: str, sender: str, *,
+    def __init__(self, base_url: str, as_token: str, sender: str, *, as_sender: str | None = None,
                  session: aiohttp.ClientSession | None = None, timeout_s: float = 30.0) -> None:
+        """`sender` is who calls act as by default (the bot); `as_sender` is the registration's
+        own sender user, for which no `user_id` parameter is needed."""
         self.base_url = base_url.rstrip("/")
         self._token = as_token
         self.sender = sender
+        self.as_sender = as_sender
         self._session = session
         self._own_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -53,8 +56,9 @@ class MatrixClient:
                       params: dict[str, str] | None = None, as_user: str | None = None,
                       retries: int = 3) -> dict[str, Any]:
         params = dict(params or {})
-        if as_user and as_user != self.sender:
-            params["user_id"] = as_user
+        user = as_user or self.sender
+        if user != self.as_sender:
+            params["user_id"] = user
         headers = {"Authorization": f"Bearer {self._token}"}
         sess = await self._sess()
         delay = 0.5
@@ -74,7 +78,7 @@ class MatrixClient:
                         b = body if isinstance(body, dict) else {}
                         raise MatrixError(resp.status, b.get("errcode"), b.get("error"), method, path)
                     return body if isinstance(body, dict) else {}
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if attempt >= retries:
                     raise MatrixError(0, "M_CONNECTION", type(exc).__name__, method, path) from None
                 await asyncio.sleep(delay)

@@ -1,0 +1,1 @@
+"""Synthetic image generators for tests and benchmarks (no binary fixtures)."""
