@@ -40,7 +40,8 @@ async def admin_main(config_path: Path, cmd: str, user_id: str | None) -> int:
             await state.audit("admin_added", actor="cli", target=user_id)
             room = await state.admin_room()
             if room:
-                client = MatrixClient(config.homeserver.url, config.appservice.as_token, config.sender)
+                client = MatrixClient(config.homeserver.url, config.appservice.as_token, config.sender,
+                                      as_sender=config.as_user_id)
                 try:
                     await client.invite(room, user_id)
                     await client.put_state(room, "m.room.power_levels",
