@@ -1,5 +1,5 @@
 """Feature subcommands of `yakuba` (scan, calendar, archive, offboard): each feature owns its
-argument parsing; this only finds the right one."""
+argument parsing; this only finds the right one and hands it the config."""
 
 from __future__ import annotations
 
@@ -8,9 +8,35 @@ from pathlib import Path
 
 
 def dispatch(cmd: str, argv: list[str], config_path: Path) -> int:
-    if cmd == "scan":
+    if cmd == "scan":  # needs no config: admins run it on exported documents anywhere
         from appservice.pii.cli import scan_main
 
         return scan_main(argv, sys.stdin, sys.stdout)
-    print(f"yakuba {cmd}: not available yet", file=sys.stderr)
+    from appservice.config import load_config
+
+    config = load_config(config_path)
+    if cmd == "calendar":
+        from appservice.workcal import calendar_check_main, calendar_config_from_dict
+
+        if not argv or argv[0] != "check":
+            print("usage: yakuba calendar check \"YYYY-MM-DD HH:MM\" [--schedule NAME] [--json]",
+                  file=sys.stderr)
+            return 2
+        cal = calendar_config_from_dict(config.feature("quiet_hours"), "quiet_hours",
+                                        ignore_keys=QUIET_KEYS_NOT_CALENDAR)
+        return calendar_check_main(argv[1:], cal, sys.stdout, sys.stderr)
+    if cmd == "archive":
+        from appservice.archive.cli import archive_main
+
+        return archive_main(argv, root=config.data_dir / "archive", stdout=sys.stdout, stderr=sys.stderr)
+    if cmd == "offboard":
+        from appservice.offboarding.cli import offboard_main
+
+        return offboard_main(argv, config)
+    print(f"yakuba {cmd}: unknown command", file=sys.stderr)
     return 2
+
+
+# quiet_hours keys that belong to the quiet-hours rule, not to the calendar.
+QUIET_KEYS_NOT_CALENDAR = ("enabled", "emergency_markers", "exempt_rooms", "departments", "reminders",
+                           "allow_opt_out", "reconcile_interval_seconds", "announce_room", "alert_sender")

@@ -9,6 +9,16 @@ if TYPE_CHECKING:
     from appservice.service import YakubaService
 
 
+# Feature modules, in pipeline order after the core policies. Each has `install(service)`.
+FEATURES = (
+    "appservice.feature_pii",
+    "appservice.feature_screenshots",
+    "appservice.feature_quiet",
+    "appservice.feature_offboarding",
+    "appservice.feature_retention",
+)
+
+
 def install_features(svc: YakubaService) -> None:
     from appservice import commands  # noqa: F401
     from appservice.commands import core  # noqa: F401  (registers help, status)
@@ -19,6 +29,16 @@ def install_features(svc: YakubaService) -> None:
     svc.policies.append(EventLogPolicy())
     svc.policies.append(AdminCommandsPolicy())
     install_offers(svc)
+    import importlib
+
+    for name in FEATURES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # not built yet
+        module.install(svc)
     if svc.with_bots:
         from bots.install import install as install_bots
 

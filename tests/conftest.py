@@ -28,6 +28,7 @@ import yaml
 from appservice.devstack import setup, synapse
 
 SERVER_NAME = "city-a.localhost"
+WORKING_TIME = "2026-11-25T10:00:00+09:00"  # a Wednesday morning in Tokyo
 PASSWORD = "correct horse battery staple"
 
 
@@ -180,6 +181,13 @@ def write_yakuba_config(hs: Homeserver, data_dir: Path, extra: dict[str, Any] | 
         "testing": {"clock_file": str(data_dir / "clock")},
         "bots": {"plaintext_grace_seconds": 5},
     }
+    # Each feature adds its test settings as tests/integration/<feature>.config.yaml.
+    for fragment in sorted(Path(__file__).parent.glob("integration/*.config.yaml")):
+        for key, value in (yaml.safe_load(fragment.read_text(encoding="utf-8")) or {}).items():
+            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+                cfg[key] = {**cfg[key], **value}
+            else:
+                cfg[key] = value
     for key, value in (extra or {}).items():
         cfg[key] = value
     path = data_dir / "yakuba.yaml"
@@ -193,6 +201,7 @@ def yakuba(homeserver: Homeserver) -> Iterator[YakubaProcess]:
     data_dir = homeserver.root / "yakuba"
     path = write_yakuba_config(homeserver, data_dir)
     y = YakubaProcess(homeserver, path, data_dir, data_dir / "clock", homeserver.root / "yakuba.log")
+    y.set_clock(WORKING_TIME)  # tests start in working hours; quiet-hours tests move the clock
     y.start()
     yield y
     y.stop()
