@@ -1,8 +1,10 @@
 """One SQLite database (WAL) for Yakuba's own state, driven from a single worker thread.
 
 sqlite3 connections belong to the thread that made them, and SQLite serialises writers anyway,
-so one thread does all the work and the event loop awaits it. `synchronous=FULL` makes a commit
-durable before it returns: the transaction endpoint acks Synapse only after that.
+so one thread does all the work and the event loop awaits it. Writes that must survive a power
+cut before we answer (the inbox, before Synapse gets its 200) run with `durable=True`, which
+commits with `synchronous=FULL` (fsync). Everything else commits with NORMAL: in WAL mode that
+survives a process crash, and the next durable commit flushes it to disk as well.
 Each feature registers its own tables with `register_schema`; statements are idempotent.
 """
 
@@ -36,7 +38,7 @@ class Database:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA foreign_keys=ON")
         for sql in _SCHEMAS:
@@ -50,9 +52,10 @@ class Database:
         """For CLI commands that are not async."""
         self._pool.submit(self._open).result()
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn(conn) on the database thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, fn)
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+        """Run fn(conn) on the database thread; durable=True fsyncs its commit."""
+        call = self._call_durable if durable else self._call
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call, fn)
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._pool.submit(self._call, fn).result()
@@ -60,6 +63,14 @@ class Database:
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         assert self._conn is not None, "database not opened"
         return fn(self._conn)
+
+    def _call_durable(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._conn is not None, "database not opened"
+        self._conn.execute("PRAGMA synchronous=FULL")
+        try:
+            return fn(self._conn)
+        finally:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
 
     async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return await self.run(lambda c: c.execute(sql, params).rowcount)

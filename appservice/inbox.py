@@ -123,7 +123,7 @@ class Inbox:
                       "VALUES (?, ?, ?, ?)", (txn_id, now, len(raw_events), new))
             return TxnResult(new, dup, rejected)
 
-        result = await self.db.run(lambda c: transaction(c, _store))
+        result = await self.db.run(lambda c: transaction(c, _store), durable=True)
         if result.new:
             self.changed.set()
         return result
@@ -152,7 +152,7 @@ class Inbox:
                       "source = 'bot' WHERE event_id = ?", (blob, ev.type, ev.event_id))
             return True
 
-        queued = await self.db.run(lambda c: transaction(c, _store))
+        queued = await self.db.run(lambda c: transaction(c, _store), durable=True)
         if queued:
             self.changed.set()
         return queued

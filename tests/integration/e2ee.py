@@ -9,7 +9,7 @@ from typing import Any
 
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, MatrixRoom, RoomMessage
 
-from tests.conftest import PASSWORD
+from tests.stack import PASSWORD
 
 
 class E2EEUser:

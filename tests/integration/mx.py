@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from tests.conftest import PASSWORD
+from tests.stack import PASSWORD
 
 
 def q(v: str) -> str:
