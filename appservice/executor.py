@@ -37,8 +37,16 @@ EffectHandler = Callable[[Effect, Event, Services], Awaitable[None]]
 
 
 def render(message: Message, locale: str) -> str:
-    params = {k: render(v, locale) if isinstance(v, Message) else v for k, v in message.params.items()}
-    return t(message.key, locale, **params)
+    """Catalog text with its params; a Message param is rendered too, a list param becomes
+    its rendered items joined with the locale's list separator (「、」 / ", ")."""
+    def one(value: Any) -> Any:
+        if isinstance(value, Message):
+            return render(value, locale)
+        if isinstance(value, list | tuple):
+            return t("core.list_separator", locale).join(str(one(v)) for v in value)
+        return value
+
+    return t(message.key, locale, **{k: one(v) for k, v in message.params.items()})
 
 
 def txn_id_for(*parts: str) -> str:
@@ -129,7 +137,12 @@ class Executor:
                                            offer.event_id, offer.detail)
 
     async def dm_room(self, user_id: str) -> str:
-        """The bot's DM room with a user, created (unencrypted, see docs) on first use."""
+        """The bot's DM room with a user, created on first use.
+
+        Unencrypted on purpose: our notices never carry message content or personal data, and
+        a plain room lets the appservice see the user's ✅ reactions without a bot device.
+        The user is joined for them (masquerading), so a warning shows up as a normal chat
+        instead of waiting behind an invite they may never open."""
         room = await self.svc.state.dm_room(user_id)
         if room:
             return room
@@ -139,6 +152,10 @@ class Executor:
         })
         await self.svc.state.set_dm_room(user_id, room)
         await self.svc.state.note_room(room, encrypted=False)
+        try:
+            await self.svc.client.join(room, as_user=user_id)
+        except Exception as exc:  # still invited: the notice waits behind the invite
+            log.warning("dm_autojoin_failed", user=user_id, error=type(exc).__name__)
         return room
 
     async def _run_command(self, d: RunCommand, txn: str) -> None:

@@ -51,6 +51,7 @@ class YakubaService:
         self.services = Services(config, self.clock, self.client, self.state, self.inbox,
                                  self.metrics, self.sender)
         self.executor = Executor(self.services)
+        self.services.extras["executor"] = self.executor
         self.policies: list[Policy] = []
         self.background: list[BackgroundTask] = []
         self.on_started: list[BackgroundTask] = []

@@ -269,6 +269,8 @@ class E2EEBot:
         deadline = time.monotonic() + 15
         while room_id not in client.rooms and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.2)  # just joined/created: wait for the sync that shows it
+        if client.should_query_keys:  # a member's new device must get the room key too
+            await client.keys_query()
         resp = await client.room_send(room_id, event_type, content, tx_id=txn_id,
                                       ignore_unverified_devices=True)
         if isinstance(resp, RoomSendError):

@@ -7,7 +7,7 @@ import contextlib
 import tempfile
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, LoginResponse, MatrixRoom, RoomMessage
+from nio import AsyncClient, AsyncClientConfig, LoginResponse, MatrixRoom, MegolmEvent, RoomMessage
 
 from tests.stack import PASSWORD
 
@@ -20,12 +20,14 @@ class E2EEUser:
         self.client = AsyncClient(hs_url, self.user_id, store_path=self.store,
                                   config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True))
         self.received: list[tuple[str, Any]] = []  # (room_id, event)
+        self.undecryptable: list[tuple[str, Any]] = []
         self._task: asyncio.Task[Any] | None = None
 
     async def start(self) -> E2EEUser:
         resp = await self.client.login(PASSWORD, device_name=f"test-{self.name}")
         assert isinstance(resp, LoginResponse), resp
         self.client.add_event_callback(self._on_message, RoomMessage)
+        self.client.add_event_callback(self._on_undecryptable, MegolmEvent)
         if self.client.should_upload_keys:
             await self.client.keys_upload()
         await self.client.sync(timeout=0, full_state=True)
@@ -47,6 +49,9 @@ class E2EEUser:
                 raise
             except Exception:
                 await asyncio.sleep(0.2)
+
+    async def _on_undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        self.undecryptable.append((room.room_id, event))
 
     async def _on_message(self, room: MatrixRoom, event: RoomMessage) -> None:
         self.received.append((room.room_id, event))
