@@ -15,16 +15,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.e2ee import E2EEUser  # noqa: E402
-from tests.integration.mx import User  # noqa: E402
-from tests.stack import start_homeserver, start_yakuba  # noqa: E402
+from tests.integration.e2ee import E2EEUser
+from tests.integration.mx import User
+from tests.stack import start_homeserver, start_yakuba
 
 BOT = "@_yakuba:city-a.localhost"
 
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def measure(yakuba, send, n: int) -> list[float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import signal
 from pathlib import Path
@@ -79,7 +80,7 @@ BANNER = """
 
 
 async def run_dev(data_dir: Path, server_name: str, hs_port: int, as_port: int) -> int:
-    data_dir = data_dir.absolute()
+    data_dir = Path(os.path.abspath(data_dir))  # noqa: ASYNC240 (once, at start-up)
     config_path = prepare(data_dir, server_name, hs_port, as_port)
     config = load_config(config_path)
     logs.configure(config.log_format, config.log_level)

@@ -31,7 +31,7 @@ async def test_encrypted_room_reaches_pipeline_as_plaintext_once(yakuba, homeser
         await alice.wait_member(room, BOT)
         event_id = await alice.send_text(room, "暗号化されたこんにちは")
         await wait_for(lambda: processed_plaintext(yakuba, event_id), timeout=20, what="plaintext in pipeline")
-        decrypted, times, blob, _ = inbox_row(yakuba, event_id)
+        _, times, blob, _ = inbox_row(yakuba, event_id)
         assert json.loads(blob)["content"]["body"] == "暗号化されたこんにちは"
         assert times == 1
         audit = yakuba.query("SELECT details FROM audit WHERE action = 'event' AND event_id = ?", (event_id,))
