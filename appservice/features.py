@@ -21,7 +21,7 @@ FEATURES = (
 
 def install_features(svc: YakubaService) -> None:
     from appservice import commands  # noqa: F401
-    from appservice.commands import core  # noqa: F401  (registers help, status)
+    from appservice.commands import core, room  # noqa: F401  (registers help, status, leave)
     from appservice.offers import install as install_offers
     from appservice.policies.admin_commands import AdminCommandsPolicy
     from appservice.policies.event_log import EventLogPolicy
