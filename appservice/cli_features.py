@@ -27,8 +27,11 @@ def dispatch(cmd: str, argv: list[str], config_path: Path) -> int:
         return calendar_check_main(argv[1:], cal, sys.stdout, sys.stderr)
     if cmd == "archive":
         from appservice.archive.cli import archive_main
+        from appservice.retention.config import RetentionSettings
 
-        return archive_main(argv, root=config.data_dir / "archive", stdout=sys.stdout, stderr=sys.stderr)
+        retention = RetentionSettings.from_config(config)  # root, backend and key of `retention:`
+        return archive_main(argv, root=retention.root, backend=retention.make_backend(),
+                            signing_key=retention.key_path, stdout=sys.stdout, stderr=sys.stderr)
     if cmd == "offboard":
         from appservice.offboarding.cli import offboard_main
 
@@ -39,4 +42,4 @@ def dispatch(cmd: str, argv: list[str], config_path: Path) -> int:
 
 # quiet_hours keys that belong to the quiet-hours rule, not to the calendar.
 QUIET_KEYS_NOT_CALENDAR = ("enabled", "emergency_markers", "exempt_rooms", "departments", "reminders",
-                           "allow_opt_out", "reconcile_interval_seconds", "announce_room", "alert_sender")
+                           "allow_opt_out", "reconcile_interval_seconds", "announce_room", "concurrency")

@@ -195,8 +195,11 @@ def write_yakuba_config(hs: Homeserver, data_dir: Path, extra: dict[str, Any] | 
         "bots": {"plaintext_grace_seconds": 5},
     }
     # Each feature adds its test settings as tests/integration/<feature>.config.yaml.
+    # "${TESTS_DIR}" in a fragment is this tests/ directory (for absolute paths to test files).
+    tests_dir = str(Path(__file__).resolve().parent)
     for fragment in sorted(Path(__file__).parent.glob("integration/*.config.yaml")):
-        for key, value in (yaml.safe_load(fragment.read_text(encoding="utf-8")) or {}).items():
+        text = fragment.read_text(encoding="utf-8").replace("${TESTS_DIR}", tests_dir)
+        for key, value in (yaml.safe_load(text) or {}).items():
             if isinstance(value, dict) and isinstance(cfg.get(key), dict):
                 cfg[key] = {**cfg[key], **value}
             else:

@@ -139,9 +139,12 @@ async def test_plaintext_before_ciphertext_is_one_event(tmp_path):
 
 def test_secrets_are_redacted_from_log_lines(capsys):
     logs.configure("json", "info")
-    logs.register_secret("super-secret-as-token-value")
-    structlog.get_logger("t").info("calling", url="http://x/?access_token=super-secret-as-token-value",
-                                   access_token="abc", headers={"Authorization": "Bearer zzz"})
+    try:
+        logs.register_secret("super-secret-as-token-value")
+        structlog.get_logger("t").info("calling", url="http://x/?access_token=super-secret-as-token-value",
+                                       access_token="abc", headers={"Authorization": "Bearer zzz"})
+    finally:
+        structlog.reset_defaults()  # the configured logger holds pytest's capture stream
     line = capsys.readouterr().err.strip().splitlines()[-1]
     data = json.loads(line)
     assert "super-secret-as-token-value" not in line and "zzz" not in line
