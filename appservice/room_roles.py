@@ -24,7 +24,7 @@ def creators(state: list[dict[str, Any]]) -> set[str]:
         if ev.get("type") == "m.room.create" and ev.get("state_key") == "":
             content = ev.get("content") or {}
             version = str(content.get("room_version", "1"))
-            if version.isdigit() and int(version) >= 12 or version.startswith("org.matrix.hydra"):
+            if (version.isdigit() and int(version) >= 12) or version.startswith("org.matrix.hydra"):
                 extra = content.get("additional_creators") or []
                 return {ev.get("sender", "")} | {u for u in extra if isinstance(u, str)}
     return set()
