@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from appservice.decisions import Decision, Effect
 from appservice.events import Event
-from appservice.policies.offers import ACCEPT_KEYS
+from appservice.policies.offers import accepted_target
 from appservice.policy import PolicyContext
 
 OFFER_ACTION = "offboard"
@@ -39,11 +39,8 @@ class OffboardingPolicy:
             return [Effect(kind="offboarding.upload", once_key=f"offboarding_upload:{event.event_id}", payload={
                 "event_id": event.event_id, "room_id": event.room_id, "sender": event.sender,
                 "ts": event.origin_server_ts, "content": event.content})]
-        if event.type != "m.reaction":
-            return []
-        rel = event.relates_to
-        target, key = rel.get("event_id"), rel.get("key")
-        if rel.get("rel_type") != "m.annotation" or not isinstance(target, str) or key not in ACCEPT_KEYS:
+        target = accepted_target(event)
+        if target is None:
             return []
         offer = await ctx.state.offer(target)
         if offer is None or offer.action != OFFER_ACTION or offer.user_id == event.sender:

@@ -15,15 +15,23 @@ from appservice.policy import PolicyContext
 ACCEPT_KEYS = frozenset({"✅", "✔️", "✔", "☑️", "👍"})
 
 
+def accepted_target(event: Event) -> str | None:
+    """The event id a ✅-style reaction points at, or None if this is not one."""
+    if event.type != "m.reaction":
+        return None
+    rel = event.relates_to
+    target, key = rel.get("event_id"), rel.get("key")
+    if rel.get("rel_type") != "m.annotation" or not isinstance(target, str) or key not in ACCEPT_KEYS:
+        return None
+    return target
+
+
 class OffersPolicy:
     name = "offers"
 
     async def evaluate(self, event: Event, ctx: PolicyContext) -> Sequence[Decision]:
-        if event.type != "m.reaction":
-            return []
-        rel = event.relates_to
-        target, key = rel.get("event_id"), rel.get("key")
-        if rel.get("rel_type") != "m.annotation" or not isinstance(target, str) or key not in ACCEPT_KEYS:
+        target = accepted_target(event)
+        if target is None:
             return []
         offer = await ctx.state.offer(target)
         if offer is None or offer.used or offer.user_id != event.sender:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from appservice.config import config_from_dict
 from appservice.configerror import ConfigError
 from appservice.decisions import AdminNotice, Audit, DirectNotice, Effect, Redact
 from appservice.events import parse_event
 from appservice.executor import render
 from appservice.policies.pii import PiiPolicy, PiiSettings
 from appservice.policy import PolicyContext
+from tests.unit.support import make_config, make_context
 
 MY_NUMBER = "1234-5678-9018"
 
@@ -25,12 +24,7 @@ class FakeState:
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> PolicyContext:
-    reg = tmp_path / "reg.yaml"
-    reg.write_text("as_token: aaaaaaaaaaaa\nhs_token: hhhhhhhhhhhh\n")
-    cfg = config_from_dict({"homeserver": {"url": "http://x", "server_name": "city-a.localhost"},
-                            "appservice": {"registration": str(reg)}}, tmp_path / "y.yaml")
-    return PolicyContext(config=cfg, now=datetime.now(UTC), admins=frozenset(), admin_room="!admin:x",
-                         state=FakeState())  # type: ignore[arg-type]
+    return make_context(make_config(tmp_path), FakeState())
 
 
 def msg(body: str, sender: str = "@alice:city-a.localhost", **extra) -> object:

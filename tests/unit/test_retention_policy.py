@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from appservice.config import config_from_dict
 from appservice.decisions import Audit, Effect
 from appservice.events import parse_event
 from appservice.policy import PolicyContext
 from appservice.retention.policy import ArchivePolicy
+from tests.unit.support import make_config, make_context
 
 ROOM = "!flagged:city-a.localhost"
 OTHER = "!other:city-a.localhost"
@@ -35,12 +34,7 @@ class NoState:
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> PolicyContext:
-    reg = tmp_path / "reg.yaml"
-    reg.write_text("as_token: aaaaaaaaaaaa\nhs_token: hhhhhhhhhhhh\n")
-    cfg = config_from_dict({"homeserver": {"url": "http://x", "server_name": "city-a.localhost"},
-                            "appservice": {"registration": str(reg)}}, tmp_path / "y.yaml")
-    return PolicyContext(config=cfg, now=datetime.now(UTC), admins=frozenset(), admin_room="!admin:x",
-                         state=NoState())  # type: ignore[arg-type]
+    return make_context(make_config(tmp_path), NoState())
 
 
 def ev(etype: str, content: dict[str, Any], room: str = ROOM, *, decrypted: bool = False, **extra: Any):
