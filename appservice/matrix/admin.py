@@ -41,19 +41,17 @@ class SynapseAdmin:
         """`GET /_synapse/admin/v2/users?admins=…&deactivated=…`, all pages (locked users
         included: `locked=true` means "include locked").
 
-        Called as the registration's own sender, without masquerading: this endpoint reads the
-        masquerading parameter `user_id` as a *filter*, so as `@_yakuba` it would list only
-        `@_yakuba`. It therefore needs the registration's sender to be a server admin too;
-        otherwise Synapse answers 403 and callers fall back (see offboarding.execute)."""
+        This endpoint reads the masquerading parameter `user_id` as a *filter* too, so as
+        `@_yakuba` it would list only `@_yakuba`; the `name` filter takes precedence, and `%`
+        (an SQL LIKE pattern) matches everyone."""
         users: list[dict[str, Any]] = []
         start: str | None = "0"
         while start is not None:
             params = {"from": start, "limit": str(limit), "deactivated": str(deactivated).lower(),
-                      "locked": "true"}
+                      "locked": "true", "name": "%"}
             if admins is not None:
                 params["admins"] = str(admins).lower()
-            body = await self.client.request("GET", "/_synapse/admin/v2/users", params=params,
-                                             as_user=self.client.as_sender)
+            body = await self.client.request("GET", "/_synapse/admin/v2/users", params=params)
             users.extend(u for u in body.get("users", []) if isinstance(u, dict))
             nxt = body.get("next_token")
             start = str(nxt) if nxt is not None else None
