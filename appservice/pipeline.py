@@ -63,8 +63,10 @@ class Pipeline:
                 return total
             ctx = await self.context()
             for item in batch:
+                if self._stopping:  # the rest stays in the inbox for the next start
+                    return total
                 await self.process(item, ctx)
-            total += len(batch)
+                total += 1
 
     async def run(self) -> None:
         log.info("pipeline_started", policies=[p.name for p in self.policies])

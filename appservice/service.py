@@ -107,16 +107,22 @@ class YakubaService:
             log.warning("ping_failed", error=exc.errcode, status=exc.status)
 
     async def stop(self) -> None:
+        """Stop taking transactions (Synapse keeps them and retries), let the pipeline finish
+        the event in hand, stop the bots and other tasks, then run the features' stop hooks."""
+        if self._runner is not None:
+            await self._runner.cleanup()
         self.pipeline.stop()
-        for hook in self.on_stopping:
-            with contextlib.suppress(Exception):
-                await hook()
+        pipeline_task = next((t for t in self._tasks if t.get_name() == "pipeline"), None)
+        if pipeline_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(pipeline_task), timeout=5)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for hook in self.on_stopping:
+            with contextlib.suppress(Exception):
+                await hook()
         await self.client.close()
         self.db.close()
