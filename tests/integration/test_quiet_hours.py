@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import WORKING_TIME
+from tests.integration.admin_room import admin_client, command
 from tests.integration.e2ee import E2EEUser
 from tests.integration.mx import MatrixError, User, q, wait_for
 
@@ -182,26 +183,13 @@ async def test_hand_edited_rule_is_repaired(homeserver, yakuba):
 
 
 async def admin_command(admin: E2EEUser, admin_room: str, text: str, expect: str, timeout: float = 40) -> str:
-    before = len(admin.texts_from(BOT, admin_room))
-    await admin.send_text(admin_room, text)
-
-    def reply() -> str | None:
-        for t in admin.texts_from(BOT, admin_room)[before:]:
-            if expect in t:
-                return t
-        return None
-
-    return await wait_for(reply, timeout=timeout, what=f"reply to {text!r}")
+    return await command(admin, admin_room, text, expect, timeout)
 
 
 @pytest.fixture
 async def e2ee_admin(homeserver, yakuba) -> AsyncIterator[tuple[E2EEUser, str]]:
-    admin_room = yakuba.query("SELECT value FROM kv WHERE key = 'admin_room'")[0][0]
-    admin = await E2EEUser(homeserver.url, "admin", homeserver.server_name).start()
+    admin, admin_room = await admin_client(yakuba, homeserver)
     try:
-        if admin_room not in admin.client.rooms:
-            await admin.join(admin_room)
-        await admin.wait_member(admin_room, BOT)
         yield admin, admin_room
     finally:
         await admin.close()
