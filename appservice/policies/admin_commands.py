@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from appservice.commands import REGISTRY, CommandError, parse_command
+from appservice.commands import PREFIX, REGISTRY, CommandError, parse_command
 from appservice.decisions import Audit, Decision, Message, Notice, RunCommand
 from appservice.events import Event
 from appservice.policy import PolicyContext
@@ -23,8 +23,8 @@ class AdminCommandsPolicy:
         if event.type != "m.room.message" or ctx.is_bot(event.sender) or event.is_edit:
             return []
         body = event.content.get("body")
-        if not isinstance(body, str) or event.msgtype not in ("m.text", "m.notice"):
-            return []
+        if not isinstance(body, str) or event.msgtype not in ("m.text", "m.notice") or PREFIX not in body:
+            return []  # the common case: ordinary chat, decided without touching the database
         in_admin_room = event.room_id == ctx.admin_room
         dm_owner = await ctx.state.is_dm_room(event.room_id)
         talkative = in_admin_room or dm_owner == event.sender
