@@ -69,6 +69,13 @@ def ensure_yakuba_config(path: Path, *, server_name: str, hs_url: str, as_port: 
         "admins": admins,
         "admin_room": {"encrypted": True},
         "logging": {"format": "console", "level": "info"},
+        # Every feature on, with its defaults, so a first `make run` shows them all:
+        # Mon–Fri 08:30–17:15 JST, national holidays and 12/29–1/3 off; PII and screenshot
+        # warnings; rooms are archived only once flagged. See docs/ for every key.
+        "quiet_hours": {"enabled": True},
+        "pii": {"enabled": True},
+        "screenshots": {"enabled": True},
+        "retention": {"enabled": True},
     }
     cfg.update(extra or {})
     path.parent.mkdir(parents=True, exist_ok=True)
