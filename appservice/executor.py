@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
 
 from appservice.commands import REGISTRY, CommandError, Invocation, Reply
+from appservice.db import transaction
 from appservice.decisions import (
     AdminNotice,
     Audit,
@@ -30,10 +33,37 @@ from appservice.decisions import (
 from appservice.events import Event
 from appservice.i18n import t
 from appservice.services import Services
+from appservice.state import AuditRow, write_audit
 
 log = structlog.get_logger(__name__)
 
 EffectHandler = Callable[[Effect, Event, Services], Awaitable[None]]
+
+
+class AuditBuffer:
+    """Audit rows of the event being processed, committed with its done mark (see
+    Inbox.mark_done). Once closed, rows are written at once (a task that outlived its event)."""
+
+    def __init__(self) -> None:
+        self.rows: list[AuditRow] = []
+        self.closed = False
+
+    def close(self) -> list[AuditRow]:
+        self.closed = True
+        return self.rows
+
+
+_audit_buffer: ContextVar[AuditBuffer | None] = ContextVar("yakuba_audit_buffer", default=None)
+
+
+@contextmanager
+def buffered_audits() -> Iterator[AuditBuffer]:
+    buffer = AuditBuffer()
+    token = _audit_buffer.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _audit_buffer.reset(token)
 
 
 def render(message: Message, locale: str) -> str:
@@ -107,9 +137,13 @@ class Executor:
                 reason = render(d.reason, self.locale) if d.reason else None
                 await self.svc.client.redact(d.room_id, d.event_id, txn, reason, as_user=d.as_user)
             case Audit():
-                await self.svc.state.audit(d.action, actor=d.actor, target=d.target, room_id=d.room_id,
-                                           event_id=d.event_id, result=d.result, details=d.details,
-                                           once_key=d.once_key)
+                row = AuditRow(d.action, d.actor, d.target, d.room_id, d.event_id, d.result, d.details,
+                               d.once_key)
+                buffer = _audit_buffer.get()
+                if buffer is not None and not buffer.closed:
+                    buffer.rows.append(row)
+                else:
+                    await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
             case RunCommand():
                 await self._run_command(d, txn)
             case Effect():

@@ -15,11 +15,13 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from appservice.db import Database, register_schema, transaction
 from appservice.events import MAX_EVENT_BYTES, Event, MalformedEvent, parse_event
+from appservice.state import AuditRow, write_audit
 
 register_schema(
     """
@@ -183,10 +185,16 @@ class Inbox:
                                    r["times_processed"]))
         return items
 
-    async def mark_done(self, seq: int, error: str | None = None) -> None:
-        await self.db.execute(
-            "UPDATE inbox SET status = 'done', processed_at = ?, error = ?, "
-            "times_processed = times_processed + 1 WHERE seq = ?", (time.time(), error, seq))
+    async def mark_done(self, seq: int, error: str | None = None, audits: Sequence[AuditRow] = ()) -> None:
+        """Done, together with the event's audit rows, in one commit: after a crash either both
+        are there or neither (and the event is processed again)."""
+        def _do(c: sqlite3.Connection) -> None:
+            for row in audits:
+                write_audit(c, row)
+            c.execute("UPDATE inbox SET status = 'done', processed_at = ?, error = ?, "
+                      "times_processed = times_processed + 1 WHERE seq = ?", (time.time(), error, seq))
+
+        await self.db.run(lambda c: transaction(c, _do))
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")

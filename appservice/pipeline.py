@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from appservice.executor import Executor
+from appservice.executor import Executor, buffered_audits
 from appservice.inbox import Inbox, InboxItem
 from appservice.metrics import Metrics
 from appservice.policy import Policy, PolicyContext
@@ -39,18 +39,19 @@ class Pipeline:
         event = item.event
         started = time.perf_counter()
         errors: list[str] = []
-        for policy in self.policies:
-            try:
-                decisions = await policy.evaluate(event, ctx)
-            except Exception as exc:
-                errors.append(policy.name)
-                self.metrics.policy_errors.labels(policy.name).inc()
-                log.error("policy_failed", policy=policy.name, event_id=event.event_id,
-                          room_id=event.room_id, error=type(exc).__name__, detail=str(exc)[:300])
-                continue
-            if decisions:
-                await self.executor.perform(decisions, event, policy.name)
-        await self.inbox.mark_done(item.seq, ",".join(errors) or None)
+        with buffered_audits() as audits:
+            for policy in self.policies:
+                try:
+                    decisions = await policy.evaluate(event, ctx)
+                except Exception as exc:
+                    errors.append(policy.name)
+                    self.metrics.policy_errors.labels(policy.name).inc()
+                    log.error("policy_failed", policy=policy.name, event_id=event.event_id,
+                              room_id=event.room_id, error=type(exc).__name__, detail=str(exc)[:300])
+                    continue
+                if decisions:
+                    await self.executor.perform(decisions, event, policy.name)
+        await self.inbox.mark_done(item.seq, ",".join(errors) or None, audits.close())
         self.metrics.events_processed.inc()
         self.metrics.process_seconds.observe(time.perf_counter() - started)
 

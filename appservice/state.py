@@ -42,6 +42,31 @@ CREATE INDEX IF NOT EXISTS audit_action ON audit (action);
 
 
 @dataclass(frozen=True)
+class AuditRow:
+    action: str
+    actor: str | None = None
+    target: str | None = None
+    room_id: str | None = None
+    event_id: str | None = None
+    result: str = "ok"
+    details: dict[str, Any] | None = None
+    once_key: str | None = None
+
+
+def write_audit(c: sqlite3.Connection, row: AuditRow) -> bool:
+    """Insert one audit row inside the caller's transaction; with once_key, at most once ever."""
+    now = time.time()
+    if row.once_key and not c.execute("INSERT OR IGNORE INTO once_keys (key, done_at) VALUES (?, ?)",
+                                      (row.once_key, now)).rowcount:
+        return False
+    c.execute("INSERT INTO audit (ts, action, actor, target, room_id, event_id, result, details) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+              (now, row.action, row.actor, row.target, row.room_id, row.event_id, row.result,
+               json.dumps(row.details or {}, ensure_ascii=False, default=str)))
+    return True
+
+
+@dataclass(frozen=True)
 class OfferRow:
     event_id: str
     action: str
@@ -171,17 +196,5 @@ class StateStore(StateReader):
                     room_id: str | None = None, event_id: str | None = None, result: str = "ok",
                     details: dict[str, Any] | None = None, once_key: str | None = None) -> bool:
         """Write an audit row; with once_key, at most once ever (claim and row in one commit)."""
-        payload = json.dumps(details or {}, ensure_ascii=False, default=str)
-        now = time.time()
-
-        def _do(c: sqlite3.Connection) -> bool:
-            if once_key and not c.execute("INSERT OR IGNORE INTO once_keys (key, done_at) VALUES (?, ?)",
-                                          (once_key, now)).rowcount:
-                return False
-            c.execute(
-                "INSERT INTO audit (ts, action, actor, target, room_id, event_id, result, details) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, action, actor, target, room_id, event_id, result, payload))
-            return True
-
-        return await self.db.run(lambda c: transaction(c, _do))
+        row = AuditRow(action, actor, target, room_id, event_id, result, details or {}, once_key)
+        return await self.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
