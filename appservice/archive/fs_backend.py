@@ -1,4 +1,4 @@
-"""Filesystem backend: one JSON-lines file per log, fsync'd file and directory on every append."""
+"""Filesystem backend: one JSON-lines file per log, fsync'd on every append (and its directory when the file is new)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class FsBackend:
         self._lock_fd: int | None = None
         self._lock_depth = 0
         self._known_dirs: set[Path] = set()  # saves a stat() per append on the hot path
+        self._known_files: set[str] = set()  # segment files whose directory entry is durable
         self._root_s = os.fspath(self.root)
         self._paths: dict[str, tuple[str, str, Path]] = {}
         self._disposal_path = os.path.join(self._root_s, DISPOSAL_LOG + _LOG_SUFFIX)
@@ -89,6 +90,7 @@ class FsBackend:
     def append_log(self, name: str, data: bytes, *, retain_until: datetime | None = None) -> str:
         rel, full, parent = self._hot_path(name)
         self._mkdirs(parent)
+        created = full not in self._known_files and not os.path.exists(full)
         try:
             fd = os.open(full, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
         except FileNotFoundError:
@@ -101,8 +103,10 @@ class FsBackend:
             os.fsync(fd)
         finally:
             os.close(fd)
-        # The directory entry must be durable too (new segment files); cheap when unchanged.
-        _fsync_dir(parent)
+        # A new segment file's directory entry must be durable too; an existing file's is.
+        if created:
+            _fsync_dir(parent)
+        self._known_files.add(full)
         return rel
 
     def read_log(self, name: str) -> Iterator[LogLine]:
@@ -135,6 +139,7 @@ class FsBackend:
             return []
         path.unlink()
         _fsync_dir(path.parent)
+        self._known_files.clear()  # a later append may create it anew
         return [self._rel(path)]
 
     def repair_tail(self, name: str) -> str | None:
