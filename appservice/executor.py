@@ -33,7 +33,7 @@ from appservice.decisions import (
 from appservice.events import Event
 from appservice.i18n import t
 from appservice.services import Services
-from appservice.state import AuditRow, write_audit
+from appservice.state import write_audit
 
 log = structlog.get_logger(__name__)
 
@@ -45,10 +45,10 @@ class AuditBuffer:
     Inbox.mark_done). Once closed, rows are written at once (a task that outlived its event)."""
 
     def __init__(self) -> None:
-        self.rows: list[AuditRow] = []
+        self.rows: list[Audit] = []
         self.closed = False
 
-    def close(self) -> list[AuditRow]:
+    def close(self) -> list[Audit]:
         self.closed = True
         return self.rows
 
@@ -137,13 +137,11 @@ class Executor:
                 reason = render(d.reason, self.locale) if d.reason else None
                 await self.svc.client.redact(d.room_id, d.event_id, txn, reason, as_user=d.as_user)
             case Audit():
-                row = AuditRow(d.action, d.actor, d.target, d.room_id, d.event_id, d.result, d.details,
-                               d.once_key)
                 buffer = _audit_buffer.get()
                 if buffer is not None and not buffer.closed:
-                    buffer.rows.append(row)
+                    buffer.rows.append(d)
                 else:
-                    await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
+                    await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, d)))
             case RunCommand():
                 await self._run_command(d, txn)
             case Effect():

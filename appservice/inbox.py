@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from appservice.db import Database, register_schema, transaction
+from appservice.decisions import Audit
 from appservice.events import MAX_EVENT_BYTES, Event, MalformedEvent, parse_event
-from appservice.state import AuditRow, write_audit
+from appservice.state import write_audit
 
 register_schema(
     """
@@ -185,7 +186,7 @@ class Inbox:
                                    r["times_processed"]))
         return items
 
-    async def mark_done(self, seq: int, error: str | None = None, audits: Sequence[AuditRow] = ()) -> None:
+    async def mark_done(self, seq: int, error: str | None = None, audits: Sequence[Audit] = ()) -> None:
         """Done, together with the event's audit rows, in one commit: after a crash either both
         are there or neither (and the event is processed again)."""
         def _do(c: sqlite3.Connection) -> None:

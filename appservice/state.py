@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appservice.db import Database, register_schema, transaction
+from appservice.decisions import Audit
 
 register_schema(
     """
@@ -41,19 +42,7 @@ CREATE INDEX IF NOT EXISTS audit_action ON audit (action);
 )
 
 
-@dataclass(frozen=True)
-class AuditRow:
-    action: str
-    actor: str | None = None
-    target: str | None = None
-    room_id: str | None = None
-    event_id: str | None = None
-    result: str = "ok"
-    details: dict[str, Any] | None = None
-    once_key: str | None = None
-
-
-def write_audit(c: sqlite3.Connection, row: AuditRow) -> bool:
+def write_audit(c: sqlite3.Connection, row: Audit) -> bool:
     """Insert one audit row inside the caller's transaction; with once_key, at most once ever."""
     now = time.time()
     if row.once_key and not c.execute("INSERT OR IGNORE INTO once_keys (key, done_at) VALUES (?, ?)",
@@ -196,5 +185,6 @@ class StateStore(StateReader):
                     room_id: str | None = None, event_id: str | None = None, result: str = "ok",
                     details: dict[str, Any] | None = None, once_key: str | None = None) -> bool:
         """Write an audit row; with once_key, at most once ever (claim and row in one commit)."""
-        row = AuditRow(action, actor, target, room_id, event_id, result, details or {}, once_key)
+        row = Audit(action=action, actor=actor, target=target, room_id=room_id, event_id=event_id,
+                    result=result, details=details or {}, once_key=once_key)
         return await self.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
