@@ -2,7 +2,7 @@
 moderators anywhere; every other subcommand is checked here exactly as the admin_commands
 policy checks admin-scope commands (admin room only, Yakuba admins only, refusals audited).
 
-    archive flag <room> --years N [--category 分類] [--dept 主管部署]     (admin)
+    archive flag <room> --years N [--category 分類] [--dept 主管部署] [--backfill-from YYYY-MM-DD]  (admin)
     archive here --years N [--category 分類] [--dept 主管部署]            (room moderator)
     archive unflag <room> | list | due | verify [<room>]                  (admin)
     archive export <room> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format csv|jsonl|html]
@@ -43,11 +43,13 @@ log = structlog.get_logger(__name__)
 OFFER_ACTION = "archive_dispose"
 CONFIRM_TTL_S = 24 * 3600
 ADMIN_SUBS = ("flag", "unflag", "list", "export", "due", "dispose", "confirm", "cancel", "verify")
-USAGE = ("archive flag <room> --years N [--category 分類] [--dept 主管部署] | here --years N | "
+USAGE = ("archive flag <room> --years N [--category 分類] [--dept 主管部署] [--backfill-from YYYY-MM-DD] | "
+         "here --years N | "
          "unflag <room> | list | export <room> [--from] [--to] [--format csv|jsonl|html] | due | "
          "dispose <room> --reason 理由 | confirm <code> | cancel <code> | verify [<room>]")
 _ALL_DATES = (date(1, 1, 1), date(9999, 12, 31))
 _CODE = re.compile(r"^[0-9a-f]{6}$")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _rt(svc: Services) -> Retention:
@@ -164,14 +166,54 @@ def _flag_reply(outcome: Any, policy: RetentionPolicy) -> Reply:
 
 async def _flag(inv: Invocation, args: tuple[str, ...]) -> Reply:
     svc = inv.services
-    positional, opts = parse_args(svc, args, ("years", "category", "dept"))
+    rt = _rt(svc)
+    positional, opts = parse_args(svc, args, ("years", "category", "dept", "backfill-from"))
     room = await resolve_room(svc, _one_room(svc, positional))
     policy = parse_policy(svc, opts)
+    since = _backfill_date(svc, opts.get("backfill-from"))
+
+    async def audit(result: str, **details: Any) -> None:
+        await svc.state.audit("archive_backfill", actor=inv.sender, target=room, room_id=inv.room_id,
+                              event_id=inv.event_id, result=result,
+                              details={"from": since.isoformat() if since else None, **details})
+
     try:
-        outcome = await _rt(svc).flag(room, policy, actor=inv.sender, via="admin")
+        if since is not None:
+            refusal = await rt.backfill_refusal(room)
+            if refusal is not None:  # refuse before flagging: nothing half done
+                await audit("refused", reason=refusal.rsplit(".", 1)[-1])
+                return Reply(messages=[Message(refusal, {"room": room})])
+        outcome = await rt.flag(room, policy, actor=inv.sender, via="admin")
     except RoomNotFound:
         raise CommandError(_t(svc, "retention.error.room", room=room[:100])) from None
-    return _flag_reply(outcome, policy)
+    reply = _flag_reply(outcome, policy)
+    if since is None:
+        return reply
+    if not outcome.bot_joined:
+        await audit("error", reason="bot_not_joined")
+        reply.messages.append(Message("retention.backfill.no_bot"))
+        return reply
+    try:
+        count = await rt.backfill(room, since)
+    except Exception as exc:
+        log.warning("archive_backfill_failed", room_id=room, error=type(exc).__name__)
+        await audit("error", reason=type(exc).__name__)
+        reply.messages.append(Message("retention.backfill.failed"))
+        return reply
+    await audit("ok", events=count)
+    reply.messages.append(Message("retention.backfill.done", {"count": count, "since": since.isoformat()}))
+    return reply
+
+
+def _backfill_date(svc: Services, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        if _DAY.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise CommandError(_t(svc, "retention.error.backfill_date", value=value[:40]))
 
 
 async def _here(inv: Invocation, args: tuple[str, ...]) -> Reply:

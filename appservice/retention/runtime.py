@@ -11,6 +11,10 @@ Flagging a room (`flag` in the admin room, or `here` by a room moderator):
    receives the room keys of everything sent from then on;
 4. the archive bot posts a plain m.notice (encrypted in encrypted rooms) saying the room is
    archived, by whose decision, for how long.
+
+Backfill (`flag … --backfill-from YYYY-MM-DD`, unencrypted rooms only): the archive bot pages
+back through /messages as a member and archives what it finds, oldest first, through the same
+record path as live events (the store skips what it already holds).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as dtime
 from typing import Any
 
 import structlog
@@ -29,9 +34,9 @@ import structlog
 from appservice.archive import ArchiveStore, Directory, RetentionPolicy
 from appservice.archive.record import JST
 from appservice.decisions import Effect, Message
-from appservice.events import Event, parse_event
+from appservice.events import Event, MalformedEvent, parse_event
 from appservice.executor import render, txn_id_for
-from appservice.matrix.client import MatrixError
+from appservice.matrix.client import MatrixError, q
 from appservice.media import MediaError, download
 from appservice.retention.config import RetentionSettings
 from appservice.retention.records import (
@@ -49,6 +54,8 @@ log = structlog.get_logger(__name__)
 
 RETRY_POLL_S = 15.0
 CHECKPOINT_EVERY_S = 600.0
+BACKFILL_PAGE = 100
+_UNREADABLE_HISTORY = ("joined", "invited")  # the bot, joining now, sees nothing from before
 
 
 class RoomNotFound(LookupError):
@@ -111,6 +118,17 @@ def _member_names(state: list[dict[str, Any]]) -> dict[str, str | None]:
             name = (ev.get("content") or {}).get("displayname")
             names[ev["state_key"]] = name if isinstance(name, str) else None
     return names
+
+
+def backfill_refusal(state: list[dict[str, Any]]) -> str | None:
+    """Catalog key saying why this room's history cannot be backfilled, or None if it can."""
+    if any(ev.get("type") == "m.room.encryption" for ev in state):
+        return "retention.backfill.encrypted"
+    for ev in state:
+        if ev.get("type") == "m.room.history_visibility" and ev.get("state_key") == "":
+            if (ev.get("content") or {}).get("history_visibility") in _UNREADABLE_HISTORY:
+                return "retention.backfill.unreadable"
+    return None
 
 
 def _transient(reason: str) -> bool:
@@ -342,6 +360,66 @@ class Retention:
         log.info("archive_flagged", room_id=room_id, years=policy.years, via=via,
                  state_event=outcome.state_event, bot_joined=outcome.bot_joined)
         return outcome
+
+    # -- backfill --------------------------------------------------------------------------------
+
+    async def backfill_refusal(self, room_id: str) -> str | None:
+        try:
+            state = await room_state(self.svc.client, room_id)
+        except MatrixError as exc:
+            if exc.status in (400, 404):
+                raise RoomNotFound(room_id) from None
+            raise
+        if not state:
+            raise RoomNotFound(room_id)
+        return backfill_refusal(state)
+
+    async def backfill(self, room_id: str, since: date) -> int:
+        """Archive the room's history back to `since` (JST midnight), oldest first, reading
+        /messages as the (joined) archive bot. Returns how many events were newly archived."""
+        cutoff_ms = int(datetime.combine(since, dtime.min, tzinfo=JST).timestamp() * 1000)
+        path = f"/_matrix/client/v3/rooms/{q(room_id)}/messages"
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params = {"dir": "b", "limit": str(BACKFILL_PAGE)}
+            if token:
+                params["from"] = token
+            body = await self.svc.client.request("GET", path, params=params, as_user=self.archive_bot)
+            chunk = body.get("chunk") or []
+            older = False
+            for raw in chunk:
+                ts = raw.get("origin_server_ts") if isinstance(raw, dict) else None
+                if isinstance(ts, int) and ts < cutoff_ms:
+                    older = True
+                    break
+                if isinstance(raw, dict):
+                    found.append(raw)
+            end = body.get("end")
+            if older or not chunk or not isinstance(end, str) or end == token:
+                break
+            token = end
+
+        def held() -> set[tuple[str, str]]:
+            return {(r["event_id"], r["kind"]) for r in self.store.read(room_id)}
+
+        have = await asyncio.to_thread(held)
+        done = 0
+        for raw in reversed(found):  # oldest first: the chain stays in time order
+            try:
+                event = parse_event({**raw, "room_id": room_id})
+            except MalformedEvent:
+                continue
+            if (raw.get("unsigned") or {}).get("redacted_because") and event.type != "m.room.member":
+                continue  # content already removed: nothing left to keep (its redaction is archived)
+            kind = classify(event)
+            if kind is None or (event.event_id, kind) in have:
+                continue
+            await self.archive_event(event, kind)
+            have.add((event.event_id, kind))
+            done += 1
+        log.info("archive_backfilled", room_id=room_id, since=since.isoformat(), events=done)
+        return done
 
     async def _put_flag_state(self, room_id: str, state: list[dict[str, Any]], content: dict[str, Any],
                               actor: str, bots: tuple[str, ...]) -> tuple[str, str] | None:

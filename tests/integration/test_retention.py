@@ -329,3 +329,45 @@ async def test_kill_mid_stream_loses_and_doubles_nothing(yakuba, homeserver):
             yakuba.start()
         for user in (alice, bob):
             await user.close()
+
+
+async def test_backfill_plain_history_and_refuse_encrypted(yakuba, homeserver):
+    from datetime import datetime
+
+    from appservice.archive.record import JST
+
+    admin, admin_room = await admin_client(yakuba, homeserver)
+    alice = await User.login(homeserver.url, "alice")
+    room = await alice.create_room(name="過去の記録")
+    secret = await alice.create_room(name="過去の記録（暗号化）", encrypted=True)
+    today = datetime.now(JST).date().isoformat()
+    try:
+        before = [await alice.send_text(room, f"指定前のメッセージ {i}") for i in range(3)]
+        marker = await alice.send_text(room, "marker")
+        await wait_for(lambda: yakuba.query("SELECT status FROM inbox WHERE event_id = ?", (marker,))
+                       == [("done",)], timeout=30)
+        assert not any(e in by_event(yakuba, room) for e in before)  # not flagged yet
+
+        reply = await command(admin, admin_room, f"!yakuba archive flag {room} --years 5 --category 庶務 "
+                                                 f"--backfill-from {today}", expect="さかのぼって保存", timeout=60)
+        assert today in reply
+        got = await wait_records(yakuba, room, [*before, marker])
+        for ev_id in (*before, marker):
+            assert len(got[ev_id]) == 1, ev_id
+        ids = [r["event_id"] for r in records(yakuba, room)]
+        assert [ids.index(e) for e in (*before, marker)] == sorted(ids.index(e) for e in (*before, marker))
+        assert [got[e][0]["body"] for e in before] == [f"指定前のメッセージ {i}" for i in range(3)]
+        assert len(ids) == len(set((r["event_id"], r["kind"]) for r in records(yakuba, room)))
+        assert yakuba.query("SELECT result FROM audit WHERE action = 'archive_backfill' AND target = ?",
+                            (room,)) == [("ok",)]
+        assert open_store(yakuba).verify(room).ok
+
+        refused = await command(admin, admin_room, f"!yakuba archive flag {secret} --years 5 "
+                                                   f"--backfill-from {today}", expect="暗号化ルーム")
+        assert "復号できません" in refused
+        assert not yakuba.query("SELECT 1 FROM retention_flags WHERE room_id = ?", (secret,))
+        err = await command(admin, admin_room, f"!yakuba archive flag {room} --years 5 --backfill-from 2025/01/01",
+                            expect="--backfill-from")
+        assert "YYYY-MM-DD" in err
+    finally:
+        await admin.close()
