@@ -31,14 +31,8 @@ def install_features(svc: YakubaService) -> None:
     install_offers(svc)
     import importlib
 
-    for name in FEATURES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # not built yet
-        module.install(svc)
+    for name in FEATURES:  # a missing or broken feature must fail the start, not vanish
+        importlib.import_module(name).install(svc)
     if svc.with_bots:
         from bots.install import install as install_bots
 

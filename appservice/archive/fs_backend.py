@@ -38,6 +38,16 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Create `path` (it must not exist), write everything and fsync it before returning."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class FsBackend:
     enforces_retention = False
 
@@ -160,12 +170,7 @@ class FsBackend:
             side = path.with_name(f"{path.name}.partial-{stamp}-{secrets.token_hex(3)}")
             # Keep the torn bytes (never a silent delete), then cut the segment back to the
             # last complete line so the chain can continue from the last durable record.
-            fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-            try:
-                _write_all(fd, torn)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_new_file(side, torn)
             fh.truncate(keep)
             fh.flush()
             os.fsync(fh.fileno())
@@ -202,12 +207,7 @@ class FsBackend:
             return False
         self._mkdirs(path.parent)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_new_file(tmp, data)
         os.replace(tmp, path)  # atomic: readers never see half a blob
         _fsync_dir(path.parent)
         return True
