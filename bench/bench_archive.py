@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import structlog
 
-from appservice.archive import ArchiveStore, ensure_signing_key
+from appservice.lib.archive import ArchiveStore, ensure_signing_key
 
 BASE_MS = 1717200000000  # 2024-06-01T00:00Z
 BODY = "本日の窓口対応について共有します。住民票の写しの請求が午前中に集中しています。"

@@ -28,16 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import structlog
 
-from appservice.clock import Clock
-from appservice.config import config_from_dict
-from appservice.db import Database
-from appservice.decisions import Message
+from appservice.app.config import config_from_dict
+from appservice.core.clock import Clock
+from appservice.core.db import Database
+from appservice.core.decisions import Message
+from appservice.core.state import StateStore
+from appservice.features.offboarding.config import load
+from appservice.features.offboarding.jobs import TABLES as OFFBOARDING_TABLES
+from appservice.features.offboarding.report import entry_from_plan
+from appservice.features.offboarding.runtime import Offboarding
 from appservice.matrix.admin import SynapseAdmin
 from appservice.matrix.client import MatrixClient
-from appservice.offboarding.config import load
-from appservice.offboarding.report import entry_from_plan
-from appservice.offboarding.runtime import Offboarding
-from appservice.state import StateStore
 from tests.stack import SERVER_NAME, Homeserver, start_homeserver
 
 GROUP = 10
@@ -122,7 +123,7 @@ async def run(hs: Homeserver, n_users: int, n_base: int, concurrency: int, t0: f
     print(f"baseline: {n_base} bare deactivate calls in {base_s:.2f} s "
           f"({base_s / n_base * 1000:.1f} ms/user); Synapse parted their rooms {parted:.1f} s later")
 
-    db = Database(tmp / "yakuba.db")
+    db = Database(tmp / "yakuba.db", (OFFBOARDING_TABLES,))
     await db.open()
     state = StateStore(db)
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from appservice.pii import scan  # noqa: E402
+from appservice.lib.pii import scan  # noqa: E402
 from tests.pii_corpus.generator import chat_messages  # noqa: E402
 
 # What a first attempt looks like: one pattern per kind, run on every message.

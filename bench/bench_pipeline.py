@@ -22,8 +22,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appservice.config import config_from_dict
-from appservice.service import YakubaService
+from appservice.app.config import config_from_dict
+from appservice.app.service import YakubaService
 
 TXNS = 20
 EVENTS_PER_TXN = 100
@@ -73,7 +73,7 @@ async def yakuba(port: int, token: str, batches: list[list[dict]], root: Path) -
         "data_dir": str(root), "bots": {"enabled": False},
         "logging": {"level": "warning"},
     }, root / "yakuba.yaml")
-    from appservice import logs
+    from appservice.app import logs
 
     logs.configure("console", "warning")
     svc = YakubaService(cfg, with_bots=False)

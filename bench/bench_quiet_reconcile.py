@@ -31,16 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import aiohttp
 
-from appservice import logs
-from appservice.clock import FixedClock
-from appservice.config import AppserviceConfig, Config, HomeserverConfig
-from appservice.db import Database
-from appservice.devstack import setup
+from appservice.app import logs
+from appservice.app.devstack import setup
+from appservice.core.clock import FixedClock
+from appservice.core.config import AppserviceConfig, Config, HomeserverConfig
+from appservice.core.db import Database
+from appservice.features.quiet.config import quiet_config_from_dict
+from appservice.features.quiet.reconcile import Reconciler
+from appservice.features.quiet.store import TABLES as QUIET_TABLES
+from appservice.features.quiet.store import QuietStore
+from appservice.lib.workcal import WorkCalendar
 from appservice.matrix.client import MatrixClient, q
-from appservice.quiet.config import quiet_config_from_dict
-from appservice.quiet.reconcile import Reconciler
-from appservice.quiet.store import QuietStore
-from appservice.workcal import WorkCalendar
 from tests.stack import PASSWORD, SERVER_NAME, Homeserver, start_homeserver
 
 SIZES = (1000, 5000)
@@ -79,7 +80,7 @@ async def baseline(client: MatrixClient, users: list[str]) -> float:
 
 async def bench(hs: Homeserver) -> list[tuple[int, str, float, float | None, str]]:
     tmp = Path(tempfile.mkdtemp(prefix="yakuba-bench-quiet-"))
-    db = Database(tmp / "yakuba.db")
+    db = Database(tmp / "yakuba.db", (QUIET_TABLES,))
     await db.open()
     client = MatrixClient(hs.url, hs.as_token, f"@_yakuba:{SERVER_NAME}",
                           as_sender=f"@_yakuba_appservice:{SERVER_NAME}")

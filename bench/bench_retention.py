@@ -24,8 +24,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appservice.config import config_from_dict
-from appservice.service import YakubaService
+from appservice.app.config import config_from_dict
+from appservice.app.service import YakubaService
 
 ROOM = "!bench:city-a.localhost"
 TXNS = 20
@@ -52,12 +52,12 @@ async def run(port: int, root: Path, batches: list[list[dict]], *, flagged: bool
         "data_dir": str(root), "bots": {"enabled": False}, "logging": {"level": "warning"},
         "retention": {"enabled": True, "directory": str(staff)},
     }, root / "yakuba.yaml")
-    from appservice import logs
+    from appservice.app import logs
 
     logs.configure("console", "warning")
     svc = YakubaService(cfg, with_bots=False)
     await svc.start(bootstrap_matrix=False)
-    rt = svc.services.extras["retention"]
+    rt = svc.features.components["retention"]
     await svc.state.note_room(ROOM, name="市民課連絡")
     await rt.tables.snapshot_members(ROOM, {u: f"職員{i}" for i, u in enumerate(USERS)})
     if flagged:

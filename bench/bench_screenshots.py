@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import structlog
 
-from appservice.screenshots import ImageLimits, ImageRefused, analyze
+from appservice.lib.screenshots import ImageLimits, ImageRefused, analyze
 from tests.images import generate as gen
 
 HEURISTIC_RUNS = 5

@@ -35,8 +35,8 @@ from nio import (
     SyncResponse,
 )
 
-from appservice.inbox import Inbox
-from appservice.state import StateStore
+from appservice.core.inbox import Inbox
+from appservice.core.state import StateStore
 from bots import session as bot_session
 
 log = structlog.get_logger(__name__)

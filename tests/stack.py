@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from appservice.devstack import setup, synapse
+from appservice.app.devstack import setup, synapse
 
 SERVER_NAME = "city-a.localhost"
 WORKING_TIME = "2026-11-25T10:00:00+09:00"  # a Wednesday morning in Tokyo
@@ -130,7 +130,7 @@ class YakubaProcess:
     def start(self, timeout_s: float = 30.0) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appservice.cli", "--config", str(self.config_path), "run"],
+            [sys.executable, "-m", "appservice.app.cli", "--config", str(self.config_path), "run"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

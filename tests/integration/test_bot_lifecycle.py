@@ -87,7 +87,7 @@ async def test_unknown_command_gets_a_hint_in_the_admin_room(yakuba, homeserver)
 
 
 def yakuba_cli(yakuba, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appservice.cli", "--config", str(yakuba.config_path), *args],
+    return subprocess.run([sys.executable, "-m", "appservice.app.cli", "--config", str(yakuba.config_path), *args],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -336,7 +336,7 @@ async def test_cli_bulk_and_audit_export(yakuba, homeserver, tmp_path):
     path.write_bytes("user,leaving,successor\r\ncli_a,,cli_s\r\ncli_nobody,,\r\n".encode("utf-8-sig"))
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "appservice.cli", "--config", str(yakuba.config_path),
+        return subprocess.run([sys.executable, "-m", "appservice.app.cli", "--config", str(yakuba.config_path),
                                "offboard", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
     dry = cli("--csv", str(path))

@@ -21,9 +21,9 @@ import pytest
 from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
 from PIL import Image
 
-from appservice.archive import ArchiveStore
-from appservice.archive.cli import archive_main
-from appservice.archive.export import KIND_LABELS, affiliation_text, body_text, jst_text
+from appservice.lib.archive import ArchiveStore
+from appservice.lib.archive.cli import archive_main
+from appservice.lib.archive.export import KIND_LABELS, affiliation_text, body_text, jst_text
 from tests.integration.admin_room import BOT, admin_client, command
 from tests.integration.e2ee import E2EEUser
 from tests.integration.mx import User, wait_for
@@ -334,7 +334,7 @@ async def test_kill_mid_stream_loses_and_doubles_nothing(yakuba, homeserver):
 async def test_backfill_plain_history_and_refuse_encrypted(yakuba, homeserver):
     from datetime import datetime
 
-    from appservice.archive.record import JST
+    from appservice.lib.archive.record import JST
 
     admin, admin_room = await admin_client(yakuba, homeserver)
     alice = await User.login(homeserver.url, "alice")

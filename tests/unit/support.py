@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appservice.config import Config, config_from_dict
-from appservice.policy import PolicyContext
+from appservice.app.config import config_from_dict
+from appservice.core.config import Config
+from appservice.core.policy import PolicyContext
 
 SERVER = "city-a.localhost"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from appservice.archive import ArchiveStore, RetentionPolicy
-from appservice.archive.cli import archive_main
+from appservice.lib.archive import ArchiveStore, RetentionPolicy
+from appservice.lib.archive.cli import archive_main
 
 from .test_archive_support import ROOM, edit_lines, find_line, rec
 

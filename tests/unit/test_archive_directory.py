@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appservice.archive import Affiliation, Directory
+from appservice.lib.archive import Affiliation, Directory
 
 
 def _touch_later(path: Path) -> None:

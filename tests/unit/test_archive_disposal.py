@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from appservice.archive import ArchiveStore, DisposalRefused, RetentionPolicy
-from appservice.archive.retention import (
+from appservice.lib.archive import ArchiveStore, DisposalRefused, RetentionPolicy
+from appservice.lib.archive.retention import (
     expiry_datetime,
     fiscal_year,
     is_due,

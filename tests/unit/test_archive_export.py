@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from appservice.archive import ArchiveStore
-from appservice.archive.export import CSV_HEADER, guard_cell, iter_export
+from appservice.lib.archive import ArchiveStore
+from appservice.lib.archive.export import CSV_HEADER, guard_cell, iter_export
 
 from .test_archive_support import BACKENDS, ROOM, make_store, rec
 

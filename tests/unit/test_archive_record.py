@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from appservice.archive import GENESIS, Record, canonical, dedup_key, make_record, record_hash
-from appservice.archive.chain import link
-from appservice.archive.layout import decode_room, encode_room
+from appservice.lib.archive import GENESIS, Record, canonical, dedup_key, make_record, record_hash
+from appservice.lib.archive.chain import link
+from appservice.lib.archive.layout import decode_room, encode_room
 
 
 def test_canonical_is_sorted_compact_utf8() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from appservice.archive import RetentionPolicy, S3Backend
-from appservice.archive.retention import expiry_datetime, jst_date
+from appservice.lib.archive import RetentionPolicy, S3Backend
+from appservice.lib.archive.retention import expiry_datetime, jst_date
 
 from .test_archive_support import ROOM, locations, make_store, rec, s3_client
 
@@ -23,7 +23,7 @@ def _now_ms() -> int:
 
 
 def test_import_does_not_need_boto3() -> None:
-    code = ("import sys, appservice.archive as a; "
+    code = ("import sys, appservice.lib.archive as a; "
             "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -103,7 +103,7 @@ def test_retain_until_never_in_the_past(tmp_path: Path) -> None:
 
 
 def test_dispose_refused_while_object_lock_holds(tmp_path: Path) -> None:
-    from appservice.archive import DisposalRefused
+    from appservice.lib.archive import DisposalRefused
 
     store = make_store("s3", tmp_path)
     store.append(ROOM, [rec(1)])  # 2020: due under 1 year …

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from appservice.archive import GENESIS, ArchiveError, ArchiveStore, record_hash
-from appservice.archive.chain import link
-from appservice.archive.record import canonical, make_record
-from appservice.archive.signing import ensure_signing_key
+from appservice.lib.archive import GENESIS, ArchiveError, ArchiveStore, record_hash
+from appservice.lib.archive.chain import link
+from appservice.lib.archive.record import canonical, make_record
+from appservice.lib.archive.signing import ensure_signing_key
 
 from .test_archive_support import (
     BACKENDS,
@@ -413,7 +413,7 @@ def test_torn_last_line_detected_then_recovered(kind: str, open_store: Any) -> N
 
 
 def _safe(room_id: str) -> str:
-    from appservice.archive.layout import encode_room
+    from appservice.lib.archive.layout import encode_room
 
     return encode_room(room_id)
 

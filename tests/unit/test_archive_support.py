@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appservice.archive import ArchiveStore, FsBackend, S3Backend, ensure_signing_key
+from appservice.lib.archive import ArchiveStore, FsBackend, S3Backend, ensure_signing_key
 
 BACKENDS = ["fs", "s3"]
 ROOM = "!RoomA:city.example.jp"

@@ -11,7 +11,7 @@ import yaml
 
 
 def yakuba(config: Path | None, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "appservice.cli"] + (["--config", str(config)] if config else []) + list(args)
+    cmd = [sys.executable, "-m", "appservice.app.cli"] + (["--config", str(config)] if config else []) + list(args)
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from appservice.config import config_from_dict, load_config
-from appservice.configerror import ConfigError
+from appservice.app.config import config_from_dict, load_config
+from appservice.core.configerror import ConfigError
 
 
 @pytest.fixture

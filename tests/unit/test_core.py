@@ -10,15 +10,15 @@ import pytest
 import structlog
 import yaml
 
-from appservice import logs
-from appservice.commands import CommandError, parse_command
-from appservice.config import config_from_dict
-from appservice.db import Database
-from appservice.decisions import Audit, Notice, RunCommand
-from appservice.events import parse_event
-from appservice.inbox import Inbox
-from appservice.policies.admin_commands import AdminCommandsPolicy
-from appservice.policy import PolicyContext
+from appservice.app import logs
+from appservice.app.config import config_from_dict
+from appservice.core.command_policy import AdminCommandsPolicy as CommandPolicy
+from appservice.core.commands import CommandError, CommandTable, parse_command
+from appservice.core.db import Database
+from appservice.core.decisions import Audit, Notice, RunCommand
+from appservice.core.events import parse_event
+from appservice.core.inbox import Inbox
+from appservice.core.policy import PolicyContext
 
 BOTS = ("@_yakuba:city-a.localhost", "@_yakuba_archive:city-a.localhost")
 
@@ -52,9 +52,19 @@ def config(tmp_path: Path):
                              "appservice": {"registration": str(reg)}}, tmp_path / "y.yaml")
 
 
-def ctx(config, dm_owner=None):
-    from appservice.commands import core  # noqa: F401  (registers help/status)
+def base_commands() -> CommandTable:
+    from appservice.features.base import FEATURE
 
+    table = CommandTable()
+    table.extend(FEATURE.commands, FEATURE.name, True)
+    return table
+
+
+def AdminCommandsPolicy() -> CommandPolicy:
+    return CommandPolicy(base_commands())
+
+
+def ctx(config, dm_owner=None):
     return PolicyContext(config=config, now=datetime.now(UTC), admins=frozenset({"@admin:city-a.localhost"}),
                          admin_room="!admin:city-a.localhost", state=FakeState(dm_owner))  # type: ignore[arg-type]
 
@@ -152,7 +162,7 @@ def test_secrets_are_redacted_from_log_lines(capsys):
 
 
 def test_event_parsing_rejects_garbage():
-    from appservice.events import MalformedEvent
+    from appservice.core.events import MalformedEvent
 
     for bad in (None, [], {"event_id": "$x"}, {**raw("$x"), "content": []}, {**raw("$x"), "origin_server_ts": True}):
         with pytest.raises(MalformedEvent):

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appservice.i18n import t
-from appservice.offboarding.config import load
-from appservice.offboarding.plan import ArgError, normalize_user, parse_offboard_args, parse_target, parse_when
+from appservice.core.i18n import t
+from appservice.features.offboarding.config import load
+from appservice.features.offboarding.plan import ArgError, normalize_user, parse_offboard_args, parse_target, parse_when
 
 S = "city-a.localhost"
 TZ = ZoneInfo("Asia/Tokyo")
@@ -111,7 +111,7 @@ def test_targets_and_reasons():
 
 
 def test_config_validation():
-    from appservice.configerror import ConfigError
+    from appservice.core.configerror import ConfigError
 
     assert load(None).four_eyes is False
     c = load({"four_eyes": True, "timezone": "UTC", "default_leave_time": "17:30", "poll_seconds": 1})

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appservice.offboarding.csvfile import MAX_ROWS, parse_csv
-from appservice.offboarding.plan import ArgError
+from appservice.features.offboarding.csvfile import MAX_ROWS, parse_csv
+from appservice.features.offboarding.plan import ArgError
 
 S = "city-a.localhost"
 TZ = ZoneInfo("Asia/Tokyo")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appservice.offboarding.plan import (
+from appservice.features.offboarding.plan import (
     HANDOVER,
     NOTHING,
     ORPHANED,

@@ -12,17 +12,18 @@ from typing import Any
 import pytest
 import yaml
 
-from appservice.clock import FixedClock
-from appservice.config import config_from_dict
-from appservice.db import Database
-from appservice.decisions import Message
-from appservice.executor import render
+from appservice.app.config import config_from_dict
+from appservice.core.clock import FixedClock
+from appservice.core.db import Database
+from appservice.core.decisions import Message
+from appservice.core.executor import render
+from appservice.core.state import StateStore
+from appservice.features.offboarding.config import load
+from appservice.features.offboarding.jobs import TABLES as OFFBOARDING_TABLES
+from appservice.features.offboarding.jobs import JobStore
+from appservice.features.offboarding.report import entry_from_plan
+from appservice.features.offboarding.runtime import Offboarding
 from appservice.matrix.client import MatrixError
-from appservice.offboarding.config import load
-from appservice.offboarding.jobs import JobStore
-from appservice.offboarding.report import entry_from_plan
-from appservice.offboarding.runtime import Offboarding
-from appservice.state import StateStore
 
 S = "city.example.jp"
 ADMIN, OTHER_ADMIN = f"@admin:{S}", f"@kacho:{S}"
@@ -142,7 +143,7 @@ async def env(tmp_path: Path):
     config = config_from_dict({"homeserver": {"url": "http://127.0.0.1:1", "server_name": S},
                                "appservice": {"registration": str(reg)}, "data_dir": str(tmp_path),
                                "admins": [ADMIN]}, tmp_path / "yakuba.yaml")
-    db = Database(tmp_path / "yakuba.db")
+    db = Database(tmp_path / "yakuba.db", (OFFBOARDING_TABLES,))
     await db.open()
     state = StateStore(db)
     fake = FakeSynapse()

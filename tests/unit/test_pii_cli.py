@@ -1,11 +1,11 @@
-"""`yakuba scan` (appservice.pii.cli.scan_main): plain and JSONL modes."""
+"""`yakuba scan` (appservice.lib.pii.cli.scan_main): plain and JSONL modes."""
 
 from __future__ import annotations
 
 import io
 import json
 
-from appservice.pii.cli import scan_main
+from appservice.lib.pii.cli import scan_main
 
 
 def run(argv: list[str], data: str | bytes) -> tuple[int, list[dict]]:

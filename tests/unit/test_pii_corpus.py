@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from appservice.pii import KINDS, scan
+from appservice.lib.pii import KINDS, scan
 from tests.pii_corpus.generator import SEED, Sample, labelled_corpus
 
 MIN_PRECISION = 0.97

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from appservice.pii import Finding, mask_preview, scan
+from appservice.lib.pii import Finding, mask_preview, scan
 from tests.pii_corpus.generator import labelled_corpus
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appservice.pii.normalize import normalize
+from appservice.lib.pii.normalize import normalize
 
 
 def test_ascii_is_untouched_and_needs_no_map() -> None:

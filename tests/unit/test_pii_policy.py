@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from appservice.configerror import ConfigError
-from appservice.decisions import AdminNotice, Audit, DirectNotice, Effect, Redact
-from appservice.events import parse_event
-from appservice.executor import render
-from appservice.policies.pii import PiiPolicy, PiiSettings
-from appservice.policy import PolicyContext
+from appservice.core.configerror import ConfigError
+from appservice.core.decisions import AdminNotice, Audit, DirectNotice, Effect, Redact
+from appservice.core.events import parse_event
+from appservice.core.executor import render
+from appservice.core.policy import PolicyContext
+from appservice.features.pii.policy import PiiPolicy, PiiSettings
 from tests.unit.support import make_config, make_context
 
 MY_NUMBER = "1234-5678-9018"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from appservice.pii import scan
+from appservice.lib.pii import scan
 
 
 def _random_text(rng: random.Random, n: int) -> str:

@@ -1,4 +1,4 @@
-"""Focused behaviour of appservice.pii.scan: the notes' examples, keywords, offsets, negatives."""
+"""Focused behaviour of appservice.lib.pii.scan: the notes' examples, keywords, offsets, negatives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from stdnum import luhn
 from stdnum.jp import cn, in_
 
-from appservice.pii import INFORMATIONAL, KINDS, REPORT_THRESHOLD, Finding, scan
+from appservice.lib.pii import INFORMATIONAL, KINDS, REPORT_THRESHOLD, Finding, scan
 
 
 def kinds(text: str) -> list[tuple[str, str]]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from appservice.cli_features import QUIET_KEYS_NOT_CALENDAR
-from appservice.configerror import ConfigError
-from appservice.quiet.config import DEFAULT_MARKERS, QUIET_KEYS, quiet_config_from_dict
+from appservice.core.configerror import ConfigError
+from appservice.features.quiet import QUIET_KEYS_NOT_CALENDAR
+from appservice.features.quiet.config import DEFAULT_MARKERS, QUIET_KEYS, quiet_config_from_dict
 
 S = "city-a.example"
 SCHEDULES = {"schedules": {"24h": {"always": True}, "fire_shift": {"weekdays": ["22:00-06:00"] * 7}}}

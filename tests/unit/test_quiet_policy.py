@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appservice.decisions import DirectNotice, Effect, Notice
-from appservice.events import Event
-from appservice.executor import render
-from appservice.policy import PolicyContext
-from appservice.quiet.config import quiet_config_from_dict
-from appservice.quiet.policy import QuietPolicy, is_emergency, message_text
-from appservice.quiet.store import DISASTER_KEY, EXEMPT_KEY
-from appservice.workcal import WorkCalendar
+from appservice.core.decisions import DirectNotice, Effect, Notice
+from appservice.core.events import Event
+from appservice.core.executor import render
+from appservice.core.policy import PolicyContext
+from appservice.features.quiet.config import quiet_config_from_dict
+from appservice.features.quiet.policy import QuietPolicy, is_emergency, message_text
+from appservice.features.quiet.store import DISASTER_KEY, EXEMPT_KEY
+from appservice.lib.workcal import WorkCalendar
 from tests.unit.test_quiet_support import BOT, SERVER, FakeState, make_config
 
 JST = ZoneInfo("Asia/Tokyo")

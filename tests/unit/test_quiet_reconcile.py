@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import structlog
 
-from appservice.clock import FixedClock
-from appservice.db import Database
-from appservice.quiet.config import quiet_config_from_dict
-from appservice.quiet.reconcile import Reconciler
-from appservice.quiet.rules import ALERT_ID, QUIET_ID, is_ours
-from appservice.quiet.store import Disaster, QuietStore
-from appservice.workcal import WorkCalendar
+from appservice.core.clock import FixedClock
+from appservice.core.db import Database
+from appservice.features.quiet.config import quiet_config_from_dict
+from appservice.features.quiet.reconcile import Reconciler
+from appservice.features.quiet.rules import ALERT_ID, QUIET_ID, is_ours
+from appservice.features.quiet.store import TABLES as QUIET_TABLES
+from appservice.features.quiet.store import Disaster, QuietStore
+from appservice.lib.workcal import WorkCalendar
 from tests.unit.test_quiet_support import BOT, SERVER, FakeClient, make_config
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -44,7 +45,7 @@ def _logs_to_the_current_stderr():
 
 @pytest.fixture
 async def setup(tmp_path: Path):
-    db = Database(tmp_path / "yakuba.db")
+    db = Database(tmp_path / "yakuba.db", (QUIET_TABLES,))
     await db.open()
     clock = FixedClock(EVENING)
     made = {}
@@ -206,8 +207,8 @@ async def test_loop_retries_a_failed_start_soon_and_follows_the_clock(setup, mon
     import asyncio
     import contextlib
 
+    from appservice.features.quiet import reconcile
     from appservice.matrix.client import MatrixError
-    from appservice.quiet import reconcile
 
     monkeypatch.setattr(reconcile, "RETRY", 0.2)
     monkeypatch.setattr(reconcile, "TICK", 0.05)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from appservice.quiet.rules import (
+from appservice.features.quiet.rules import (
     ALERT_ID,
     QUIET_ID,
     Op,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from appservice.config import AppserviceConfig, Config, HomeserverConfig
+from appservice.core.config import AppserviceConfig, Config, HomeserverConfig
 from appservice.matrix.client import MatrixError
 
 SERVER = "city-a.example"

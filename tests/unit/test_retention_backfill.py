@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from appservice.commands import REGISTRY, CommandError, Invocation, Reply
-from appservice.executor import render
-from appservice.retention.runtime import backfill_refusal
+from appservice.core.commands import CommandError, Invocation, Reply
+from appservice.core.executor import render
+from appservice.features.retention import FEATURE as RETENTION
+from appservice.features.retention.runtime import backfill_refusal
 
 from .test_retention_support import (
     ADMIN,
@@ -72,9 +73,12 @@ def text(reply: Reply) -> str:
     return "\n".join(render(m, "ja") for m in reply.messages)
 
 
+ARCHIVE = next(c for c in RETENTION.commands if c.name == "archive")
+
+
 async def run(h: Harness, *args: str) -> Reply:
-    inv = Invocation("archive", tuple(args), ADMIN, ADMIN_ROOM, "$cmd_backfill", h.services)
-    return await REGISTRY["archive"].handler(inv)
+    inv = Invocation("archive", tuple(args), ADMIN, ADMIN_ROOM, "$cmd_backfill", h.services, feature=h.rt)
+    return await ARCHIVE.handler(inv)
 
 
 async def test_backfill_archives_history_oldest_first_once(h: Harness) -> None:

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from appservice.archive import RetentionPolicy
-from appservice.commands import REGISTRY, CommandError, Invocation, Reply
-from appservice.decisions import Effect
-from appservice.executor import render
-from appservice.retention import commands
-from appservice.state import OfferRow
+from appservice.core.commands import CommandError, Invocation, Reply
+from appservice.core.decisions import Effect
+from appservice.core.executor import Executor, render
+from appservice.core.state import OfferRow
+from appservice.features.retention import FEATURE as RETENTION
+from appservice.features.retention import commands
+from appservice.lib.archive import RetentionPolicy
 
 from .test_retention_support import (
     ADMIN,
@@ -47,13 +48,20 @@ def text(h: Harness, reply: Reply) -> str:
     return "\n".join([render(m, "ja") for m in reply.messages] + reply.text)
 
 
+ARCHIVE = next(c for c in RETENTION.commands if c.name == "archive")
+
+
 async def run(h: Harness, *args: str, sender: str = ADMIN, room: str = ADMIN_ROOM) -> Reply:
-    inv = Invocation("archive", tuple(args), sender, room, "$cmd" + "_".join(args)[:20], h.services)
-    return await REGISTRY["archive"].handler(inv)
+    inv = Invocation("archive", tuple(args), sender, room, "$cmd" + "_".join(args)[:20], h.services, feature=h.rt)
+    reply = await ARCHIVE.handler(inv)
+    if reply.decisions:  # what the executor does after posting the reply
+        await Executor(h.services).perform(reply.decisions, event("m.room.message", sender=sender, room=room,
+                                                                  event_id=inv.event_id), "command:archive")
+    return reply
 
 
 async def test_registered_with_room_scope() -> None:
-    assert REGISTRY["archive"].scope == "room"
+    assert ARCHIVE.scope == "room"
 
 
 async def test_admin_subcommands_need_the_admin_room_and_an_admin(h: Harness) -> None:
@@ -188,7 +196,8 @@ async def test_dispose_by_reaction_and_cancel(h: Harness) -> None:
     code = h.client.sent(ADMIN_ROOM)[-1]["body"].split("archive confirm ")[1][:6]
     offer = OfferRow("$plan", commands.OFFER_ACTION, ADMIN, ADMIN_ROOM, "$cmd", {"code": code}, False)
     reaction = event("m.reaction", {}, sender=ADMIN, event_id="$react", room=ADMIN_ROOM)
-    await commands.on_dispose_offer(offer, reaction, h.services)
+    decisions = await commands.dispose_offer_handler(h.rt)(offer, reaction, h.services)
+    await Executor(h.services).perform(decisions, reaction, "retention")
     assert "廃棄しました" in h.client.sent(ADMIN_ROOM)[-1]["body"]
     assert list(h.rt.store.read(OLD_ROOM)) == []
 

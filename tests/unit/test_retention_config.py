@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from appservice.archive import ArchiveStore, FsBackend, S3Backend, ensure_signing_key
-from appservice.configerror import ConfigError
-from appservice.retention.config import RetentionSettings
+from appservice.core.configerror import ConfigError
+from appservice.features.retention.config import RetentionSettings
+from appservice.lib.archive import ArchiveStore, FsBackend, S3Backend, ensure_signing_key
 
 from .test_archive_support import bucket_for, moto_endpoint
 from .test_retention_support import fresh_logging  # noqa: F401  (autouse fixture)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from appservice.decisions import Audit, Effect
-from appservice.events import parse_event
-from appservice.policy import PolicyContext
-from appservice.retention.policy import ArchivePolicy
+from appservice.core.decisions import Audit, Effect
+from appservice.core.events import parse_event
+from appservice.core.policy import PolicyContext
+from appservice.features.retention.policy import ArchivePolicy
 from tests.unit.support import make_config, make_context
 
 ROOM = "!flagged:city-a.localhost"

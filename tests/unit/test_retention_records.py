@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from appservice.archive import make_record
-from appservice.events import parse_event
-from appservice.retention.records import FLAG_STATE_TYPE, build_record, classify, flag_text, relation
+from appservice.core.events import parse_event
+from appservice.features.retention.records import FLAG_STATE_TYPE, build_record, classify, flag_text, relation
+from appservice.lib.archive import make_record
 
 ROOM = "!room:city-a.localhost"
 ALICE = "@alice:city-a.localhost"

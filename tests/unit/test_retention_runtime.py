@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from appservice.archive import RetentionPolicy
-from appservice.decisions import Effect
-from appservice.media import Attachment, MediaError
-from appservice.retention import runtime
-from appservice.retention.records import FLAG_STATE_TYPE
+from appservice.core.decisions import Effect
+from appservice.features.retention import runtime
+from appservice.features.retention.records import FLAG_STATE_TYPE
+from appservice.lib.archive import RetentionPolicy
+from appservice.matrix.media import Attachment, MediaError
 
 from .test_retention_support import (
     ADMIN,

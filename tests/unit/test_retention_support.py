@@ -11,21 +11,21 @@ from urllib.parse import unquote
 import pytest
 import structlog
 
-from appservice.archive import Directory, ensure_signing_key
-from appservice.clock import Clock
-from appservice.config import config_from_dict
-from appservice.db import Database
-from appservice.events import Event, parse_event
-from appservice.executor import Executor
-from appservice.inbox import Inbox
+from appservice.app.config import config_from_dict
+from appservice.core.clock import Clock
+from appservice.core.db import Database
+from appservice.core.events import Event, parse_event
+from appservice.core.inbox import Inbox
+from appservice.core.metrics import Metrics
+from appservice.core.services import Services
+from appservice.core.state import StateStore
+from appservice.features.retention.config import RetentionSettings
+from appservice.features.retention.runtime import Retention
+from appservice.features.retention.tables import TABLES as RETENTION_TABLES
+from appservice.features.retention.tables import RetentionTables
+from appservice.lib.archive import Directory, ensure_signing_key
 from appservice.matrix.client import MatrixError
-from appservice.metrics import Metrics
-from appservice.retention.config import RetentionSettings
-from appservice.retention.runtime import Retention
-from appservice.retention.tables import RetentionTables
-from appservice.sender import Sender
-from appservice.services import Services
-from appservice.state import StateStore
+from appservice.matrix.sender import Sender
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +154,7 @@ async def harness(tmp: Path, **retention: Any) -> Harness:
     cfg = config_from_dict({"homeserver": {"url": "http://x", "server_name": SERVER},
                             "appservice": {"registration": str(reg)}, "data_dir": str(tmp / "data"),
                             "admins": [ADMIN], "retention": section}, tmp / "yakuba.yaml")
-    db = Database(cfg.db_path)
+    db = Database(cfg.db_path, (RETENTION_TABLES,))
     await db.open()
     state = StateStore(db)
     await state.set("admin_room", ADMIN_ROOM)
@@ -162,12 +162,10 @@ async def harness(tmp: Path, **retention: Any) -> Harness:
     client = FakeClient()
     sender = Sender(client, state)  # type: ignore[arg-type]
     services = Services(cfg, Clock(), client, state, Inbox(db, cfg.bot_user_ids), Metrics(), sender)  # type: ignore[arg-type]
-    services.extras["executor"] = Executor(services)
     settings = RetentionSettings.from_config(cfg)
     ensure_signing_key(settings.key_path)
     rt = Retention(services, settings, settings.make_store(), RetentionTables(db),
                    Directory.load(settings.directory) if settings.directory else None)
-    services.extras["retention"] = rt
     return Harness(services, client, rt, db, tmp)
 
 

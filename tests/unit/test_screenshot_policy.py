@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from appservice.configerror import ConfigError
-from appservice.decisions import AdminNotice, Audit, DirectNotice, Redact
-from appservice.events import parse_event
-from appservice.executor import render
-from appservice.policies.screenshots import ScreenshotSettings, decide, is_image_message
-from appservice.screenshots import ImageVerdict, Signal
+from appservice.core.configerror import ConfigError
+from appservice.core.decisions import AdminNotice, Audit, DirectNotice, Redact
+from appservice.core.events import parse_event
+from appservice.core.executor import render
+from appservice.features.screenshots.policy import ScreenshotSettings, decide, is_image_message
+from appservice.lib.screenshots import ImageVerdict, Signal
 
 
 def image_event(msgtype: str = "m.image", mimetype: str = "image/png"):

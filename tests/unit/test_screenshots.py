@@ -11,7 +11,7 @@ from functools import cache
 import pytest
 from PIL.PngImagePlugin import PngInfo
 
-from appservice.screenshots import (
+from appservice.lib.screenshots import (
     DEFAULT_THRESHOLD,
     ImageRefused,
     ImageVerdict,
@@ -21,8 +21,8 @@ from appservice.screenshots import (
     combine,
     screens,
 )
-from appservice.screenshots.filenames import match_filename
-from appservice.screenshots.metadata import _is_screenshot_comment
+from appservice.lib.screenshots.filenames import match_filename
+from appservice.lib.screenshots.metadata import _is_screenshot_comment
 from tests.images import generate as gen
 
 

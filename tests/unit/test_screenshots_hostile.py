@@ -9,7 +9,7 @@ from functools import cache
 import pytest
 from PIL import Image
 
-from appservice.screenshots import REASON_CODES, ImageLimits, ImageRefused, analyze
+from appservice.lib.screenshots import REASON_CODES, ImageLimits, ImageRefused, analyze
 from tests.images import generate as gen
 
 FAST_S = 1.0

@@ -1,4 +1,4 @@
-"""OCR path: Tesseract (jpn+eng) text goes through appservice.pii.scan; only counts come back."""
+"""OCR path: Tesseract (jpn+eng) text goes through appservice.lib.pii.scan; only counts come back."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import structlog
 from PIL import Image
 
-from appservice.screenshots import ImageLimits, analyze
-from appservice.screenshots import ocr as ocr_mod
+from appservice.lib.screenshots import ImageLimits, analyze
+from appservice.lib.screenshots import ocr as ocr_mod
 from tests.images import generate as gen
 
 HAS_TESSERACT = shutil.which("tesseract") is not None
@@ -27,9 +27,9 @@ needs_font = pytest.mark.skipif(
 
 def _pii_importable() -> str | None:
     try:
-        importlib.import_module("appservice.pii")
+        importlib.import_module("appservice.lib.pii")
     except ImportError as exc:
-        return f"appservice.pii not importable yet ({exc})"
+        return f"appservice.lib.pii not importable yet ({exc})"
     return None
 
 
@@ -83,7 +83,7 @@ def test_missing_tesseract_is_reported_not_raised(monkeypatch: pytest.MonkeyPatc
 
 @needs_tesseract
 def test_missing_pii_scanner_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "appservice.pii", None)  # import now fails
+    monkeypatch.setitem(sys.modules, "appservice.lib.pii", None)  # import now fails
     v = analyze(_form_png(), filename=None, info=None, ocr=True)
     assert v.ocr_error == "pii_scanner_unavailable"
 

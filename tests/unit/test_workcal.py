@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appservice.workcal import (
+from appservice.lib.workcal import (
     CalendarConfig,
     Status,
     UnknownScheduleError,

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-import appservice.i18n
-from appservice.workcal import (
+import appservice.core.i18n
+from appservice.lib.workcal import (
     CalendarConfig,
     Status,
     WorkCalendar,
@@ -24,7 +24,7 @@ from appservice.workcal import (
 )
 
 JST = ZoneInfo("Asia/Tokyo")
-I18N = Path(appservice.i18n.__file__).parent
+I18N = Path(appservice.core.i18n.__file__).parents[2] / "lib" / "workcal" / "i18n"
 CONFIG = calendar_config_from_dict({
     "closed_days": {"2027-05-06": "庁舎点検", "2027-05-07": None},
     "schedules": {"24h": {"always": True}},
@@ -75,7 +75,7 @@ def test_reason_key_renders_through_the_generic_catalog(cal: WorkCalendar) -> No
     # What a policy puts into a Message(key, params) for the executor to render.
     st = cal.status(jst(2027, 1, 9, 10))
     assert reason_key(st) == "workcal.reason.weekend.sat"
-    assert appservice.i18n.t(reason_key(st), "en", **st.reason_params) == "Saturday"
+    assert appservice.core.i18n.t(reason_key(st), "en", **st.reason_params) == "Saturday"
 
 
 def test_status_line() -> None:

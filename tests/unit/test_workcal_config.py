@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 import yaml
 
-from appservice.configerror import ConfigError as LoaderConfigError
-from appservice.workcal import CalendarConfig, ConfigError, Schedule, TimeRange
-from appservice.workcal import calendar_config_from_dict as parse
+from appservice.core.configerror import ConfigError as LoaderConfigError
+from appservice.lib.workcal import CalendarConfig, ConfigError, Schedule, TimeRange
+from appservice.lib.workcal import calendar_config_from_dict as parse
 
 OFFICE = (TimeRange(510, 1035),)
 

@@ -1,0 +1,264 @@
+"""The one place where decisions become effects.
+
+For each decision: claim its once_key (skip if already done), perform it, and on failure
+release the claim, count it and log it — without a message body, never raising into the
+pipeline, so the next decision and the next event still run.
+
+Features plug in here, through the registry the application assembled: effect handlers (for
+`Effect(kind)`), ✅-offer actions and command handlers. A handler may return follow-up
+decisions; they are performed right after it, by this same executor (so a screenshot check
+that finds a screenshot returns the warning instead of sending it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+
+from appservice.core.commands import CommandError, CommandTable, Invocation, Reply
+from appservice.core.db import transaction
+from appservice.core.decisions import (
+    AdminNotice,
+    Audit,
+    Decision,
+    DirectNotice,
+    Effect,
+    Message,
+    Notice,
+    Offer,
+    Redact,
+    RunCommand,
+)
+from appservice.core.events import Event
+from appservice.core.feature import EffectHandler, OfferHandler
+from appservice.core.i18n import t
+from appservice.core.services import Services
+from appservice.core.state import write_audit
+
+log = structlog.get_logger(__name__)
+
+
+class AuditBuffer:
+    """Audit rows of the event being processed, committed with its done mark (see
+    Inbox.mark_done). Once closed, rows are written at once (a task that outlived its event)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Audit] = []
+        self.closed = False
+
+    def close(self) -> list[Audit]:
+        self.closed = True
+        return self.rows
+
+
+_audit_buffer: ContextVar[AuditBuffer | None] = ContextVar("yakuba_audit_buffer", default=None)
+
+
+@contextmanager
+def buffered_audits() -> Iterator[AuditBuffer]:
+    buffer = AuditBuffer()
+    token = _audit_buffer.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _audit_buffer.reset(token)
+
+
+def render(message: Message, locale: str) -> str:
+    """Catalog text with its params; a Message param is rendered too, a list param becomes
+    its rendered items joined with the locale's list separator (「、」 / ", ")."""
+    def one(value: Any) -> Any:
+        if isinstance(value, Message):
+            return render(value, locale)
+        if isinstance(value, list | tuple):
+            return t("core.list_separator", locale).join(str(one(v)) for v in value)
+        return value
+
+    return t(message.key, locale, **{k: one(v) for k, v in message.params.items()})
+
+
+def txn_id_for(*parts: str) -> str:
+    """Deterministic transaction id: a re-run after a crash re-sends the same txn id, which
+    Synapse de-duplicates instead of posting twice."""
+    return "yk" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+class Executor:
+    def __init__(self, services: Services, commands: CommandTable | None = None) -> None:
+        self.svc = services
+        self.commands = commands or CommandTable()
+        self.effect_handlers: dict[str, EffectHandler] = {}
+        self.offer_actions: dict[str, OfferHandler] = {}
+        # Each assembled feature's running object, by feature name (handed to its commands).
+        self.components: dict[str, Any] = {}
+
+    def on_effect(self, kind: str, handler: EffectHandler) -> None:
+        if kind in self.effect_handlers:
+            raise ValueError(f"effect {kind!r} has two handlers")
+        self.effect_handlers[kind] = handler
+
+    def on_offer(self, action: str, handler: OfferHandler) -> None:
+        if action in self.offer_actions:
+            raise ValueError(f"offer action {action!r} has two handlers")
+        self.offer_actions[action] = handler
+
+    # -- for work that runs outside an event (scheduled jobs, bulk runs, exports) -------------
+    # Long-running jobs report as they go; they do it here, not through the client, so that
+    # every message Yakuba posts leaves through one place (encrypted rooms via the E2EE bot,
+    # deterministic transaction ids so a re-run after a crash does not post twice).
+
+    async def post(self, room_id: str, text: str, key: tuple[str, ...], *, reply_to: str | None = None) -> str:
+        """Post an already-rendered notice; `key` makes the transaction id (idempotent resend)."""
+        return await self.send(room_id, self._notice(text, reply_to), key)
+
+    async def send(self, room_id: str, content: dict[str, Any], key: tuple[str, ...], *,
+                   as_user: str | None = None, event_type: str = "m.room.message") -> str:
+        """Send an event as a Yakuba bot (encrypted in encrypted rooms); returns its event id."""
+        return await self.svc.sender.send(room_id, content, txn_id_for(*key), as_user=as_user,
+                                          event_type=event_type)
+
+    async def audit(self, action: str, *, actor: str | None = None, target: str | None = None,
+                    room_id: str | None = None, event_id: str | None = None, result: str = "ok",
+                    details: dict[str, Any] | None = None) -> None:
+        """An audit row written now (work outside an event has no done mark to ride on)."""
+        row = Audit(action=action, actor=actor, target=target, room_id=room_id, event_id=event_id,
+                    result=result, details=details or {})
+        await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
+
+    @property
+    def locale(self) -> str:
+        return self.svc.config.locale
+
+    async def perform(self, decisions: Sequence[Decision], event: Event, policy: str) -> int:
+        failures = 0
+        for index, decision in enumerate(decisions):
+            kind = type(decision).__name__
+            key = decision.once_key
+            if key and isinstance(decision, Audit):
+                pass  # claimed atomically with the audit row below
+            elif key and not await self.svc.state.claim_once(key):
+                continue
+            try:
+                await self._perform(decision, event, policy, index)
+                self.svc.metrics.decisions.labels(kind, "ok").inc()
+            except Exception as exc:  # one failed effect must not stop the others
+                failures += 1
+                if key and not isinstance(decision, Audit):
+                    await self.svc.state.release_once(key)
+                self.svc.metrics.decisions.labels(kind, "error").inc()
+                log.error("decision_failed", policy=policy, decision=kind, event_id=event.event_id,
+                          room_id=event.room_id, error=type(exc).__name__, detail=str(exc)[:300])
+        return failures
+
+    async def _perform(self, d: Decision, event: Event, policy: str, index: int) -> None:
+        txn = txn_id_for(event.event_id, policy, str(index), type(d).__name__)
+        match d:
+            case Notice():
+                content = self._notice(render(d.message, self.locale), d.reply_to)
+                sent = await self.svc.sender.send(d.room_id, content, txn)
+                await self._record_offer(d.offer, sent)
+            case DirectNotice():
+                room = await self.dm_room(d.user_id)
+                sent = await self.svc.sender.send(room, self._notice(render(d.message, self.locale)), txn)
+                await self._record_offer(d.offer, sent)
+            case AdminNotice():
+                room = await self.svc.state.admin_room()
+                if room:
+                    await self.svc.sender.send(room, self._notice(render(d.message, self.locale)), txn)
+            case Redact():
+                reason = render(d.reason, self.locale) if d.reason else None
+                await self.svc.client.redact(d.room_id, d.event_id, txn, reason, as_user=d.as_user)
+            case Audit():
+                buffer = _audit_buffer.get()
+                if buffer is not None and not buffer.closed:
+                    buffer.rows.append(d)
+                else:
+                    await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, d)))
+            case RunCommand():
+                await self._run_command(d, txn)
+            case Effect():
+                handler = self.effect_handlers.get(d.kind)
+                if handler is None:
+                    raise LookupError(f"no handler for effect {d.kind!r}")
+                follow_up = await handler(d, event, self.svc)
+                if follow_up:
+                    await self.perform(follow_up, event, f"{policy}/{d.kind}")
+            case _:
+                raise TypeError(f"unknown decision {type(d).__name__}")
+        # Audit rows are logged by the database already; effects are worth an info line.
+        (log.debug if isinstance(d, Audit) else log.info)(
+            "decision", policy=policy, decision=type(d).__name__, event_id=event.event_id,
+            room_id=event.room_id)
+
+    @staticmethod
+    def _notice(text: str, reply_to: str | None = None) -> dict[str, Any]:
+        content: dict[str, Any] = {"msgtype": "m.notice", "body": text}
+        if reply_to:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+        return content
+
+    async def _record_offer(self, offer: Offer | None, sent_event_id: str) -> None:
+        if offer is not None and sent_event_id:
+            await self.svc.state.add_offer(sent_event_id, offer.action, offer.user_id, offer.room_id,
+                                           offer.event_id, offer.detail)
+
+    async def dm_room(self, user_id: str) -> str:
+        """The bot's DM room with a user, created on first use.
+
+        Unencrypted on purpose: our notices never carry message content or personal data, and
+        a plain room lets the appservice see the user's ✅ reactions without a bot device.
+        The user is joined for them (masquerading), so a warning shows up as a normal chat
+        instead of waiting behind an invite they may never open."""
+        room = await self.svc.state.dm_room(user_id)
+        if room:
+            return room
+        room = await self.svc.client.create_room({
+            "preset": "trusted_private_chat", "is_direct": True, "invite": [user_id],
+            "name": t("core.dm_room_name", self.locale),
+        })
+        await self.svc.state.set_dm_room(user_id, room)
+        await self.svc.state.note_room(room, encrypted=False)
+        try:
+            await self.svc.client.join(room, as_user=user_id)
+        except Exception as exc:  # still invited: the notice waits behind the invite
+            log.warning("dm_autojoin_failed", user=user_id, error=type(exc).__name__)
+        return room
+
+    async def _run_command(self, d: RunCommand, txn: str) -> None:
+        spec = self.commands.get(d.name)
+        if spec is None:
+            raise LookupError(f"no command {d.name!r}")
+        owner = self.commands.owner(d.name)
+        inv = Invocation(d.name, d.args, d.sender, d.room_id, d.event_id, self.svc,
+                         feature=self.components.get(owner), table=self.commands)
+        try:
+            if not self.commands.enabled(d.name):
+                reply = Reply(messages=[Message("core.feature_off", {"feature": owner, "command": d.name})])
+                result = "feature_off"
+            else:
+                reply = await spec.handler(inv)
+                result = "ok"
+        except CommandError as exc:
+            reply = Reply(messages=[Message("core.bad_arguments", {"error": str(exc), "usage": spec.usage})])
+            result = "bad_arguments"
+        except Exception as exc:
+            error_id = uuid.uuid4().hex[:8]
+            log.error("command_failed", command=d.name, error_id=error_id, error=type(exc).__name__,
+                      detail=str(exc)[:300])
+            reply = Reply(messages=[Message("core.command_failed", {"error_id": error_id})])
+            result = "error"
+        await self.svc.state.audit(f"command:{d.name}", actor=d.sender, room_id=d.room_id,
+                                   event_id=d.event_id, result=result, details={"args": len(d.args)})
+        text = "\n".join([render(m, self.locale) for m in reply.messages] + reply.text)
+        if text:
+            await self.svc.sender.send(d.room_id, self._notice(text, d.event_id), txn)
+        if reply.decisions:
+            event = Event(event_id=d.event_id, room_id=d.room_id, sender=d.sender, type="m.room.message",
+                          origin_server_ts=0, content={})
+            await self.perform(reply.decisions, event, f"command:{d.name}")

@@ -1,0 +1,225 @@
+"""The durable inbox: every event is on disk before Synapse gets its 200.
+
+Rows are keyed by event id, so the same event delivered twice (a retried transaction, or the
+ciphertext from Synapse and the plaintext from a bot) is one row and is processed once.
+Encrypted events in rooms where a Yakuba bot is joined wait ("awaiting_plaintext") for the
+bot's decrypted copy; after a grace period they are processed as ciphertext so that
+metadata-only rules still run, and a late plaintext copy upgrades them.
+State the routing needs (room encryption, names, the bots' memberships) is learned here, in
+the same SQLite transaction as the events themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from appservice.core.db import Database, transaction
+from appservice.core.decisions import Audit
+from appservice.core.events import MAX_EVENT_BYTES, Event, MalformedEvent, parse_event
+from appservice.core.state import write_audit
+
+# This module's tables; run (idempotently) when the database opens.
+TABLES = """
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    room_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,          -- pending | awaiting_plaintext | done
+    decrypted INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL,          -- txn | bot
+    json TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    processed_at REAL,
+    times_processed INTEGER NOT NULL DEFAULT 0,
+    error TEXT);
+CREATE INDEX IF NOT EXISTS inbox_status ON inbox (status, seq);
+CREATE TABLE IF NOT EXISTS inbox_txns (
+    txn_id TEXT PRIMARY KEY, received_at REAL NOT NULL, events INTEGER NOT NULL, new INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS inbox_rejected (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, txn_id TEXT, reason TEXT NOT NULL,
+    received_at REAL NOT NULL, excerpt TEXT);
+CREATE TABLE IF NOT EXISTS undecryptable (
+    event_id TEXT PRIMARY KEY, room_id TEXT NOT NULL, session_id TEXT, sender TEXT,
+    first_seen REAL NOT NULL, resolved_at REAL);
+"""
+
+
+@dataclass(frozen=True)
+class TxnResult:
+    new: int
+    duplicate: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    seq: int
+    event: Event
+    times_processed: int
+
+
+def _learn_state(c: sqlite3.Connection, ev: Event, bot_ids: tuple[str, ...]) -> None:
+    """Keep the routing facts current: encryption, room names, the bots' memberships."""
+    if ev.state_key is None:
+        return
+    if ev.type == "m.room.encryption":
+        c.execute("INSERT INTO rooms (room_id, encrypted) VALUES (?, 1) "
+                  "ON CONFLICT(room_id) DO UPDATE SET encrypted = 1", (ev.room_id,))
+    elif ev.type == "m.room.name" and isinstance(ev.content.get("name"), str):
+        c.execute("INSERT INTO rooms (room_id, name) VALUES (?, ?) "
+                  "ON CONFLICT(room_id) DO UPDATE SET name = excluded.name",
+                  (ev.room_id, ev.content["name"]))
+    elif ev.type == "m.room.member" and ev.state_key in bot_ids:
+        membership = ev.content.get("membership")
+        if isinstance(membership, str):
+            c.execute("INSERT INTO bot_memberships (room_id, user_id, membership) VALUES (?, ?, ?) "
+                      "ON CONFLICT(room_id, user_id) DO UPDATE SET membership = excluded.membership",
+                      (ev.room_id, ev.state_key, membership))
+
+
+class Inbox:
+    def __init__(self, db: Database, bot_ids: tuple[str, ...]) -> None:
+        self.db = db
+        self.bot_ids = bot_ids
+        self.changed = asyncio.Event()
+
+    async def put_transaction(self, txn_id: str, raw_events: list[Any]) -> TxnResult:
+        """Store a transaction's events durably (one fsync'd SQLite transaction)."""
+        now = time.time()
+
+        def _store(c: sqlite3.Connection) -> TxnResult:
+            new = dup = rejected = 0
+            for raw in raw_events:
+                try:
+                    blob = to_json(raw)
+                    if len(blob) > MAX_EVENT_BYTES:
+                        raise MalformedEvent(f"event larger than {MAX_EVENT_BYTES} bytes")
+                    ev = parse_event(raw)
+                except (MalformedEvent, TypeError, ValueError) as exc:
+                    rejected += 1
+                    c.execute("INSERT INTO inbox_rejected (txn_id, reason, received_at, excerpt) "
+                              "VALUES (?, ?, ?, ?)", (txn_id, str(exc)[:200], now, _excerpt(raw)))
+                    continue
+                _learn_state(c, ev, self.bot_ids)
+                status = "pending"
+                if ev.type == "m.room.encrypted" and c.execute(
+                        "SELECT 1 FROM bot_memberships WHERE room_id = ? AND membership = 'join'",
+                        (ev.room_id,)).fetchone():
+                    status = "awaiting_plaintext"
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO inbox (event_id, room_id, type, status, decrypted, source, "
+                    "json, received_at) VALUES (?, ?, ?, ?, 0, 'txn', ?, ?)",
+                    (ev.event_id, ev.room_id, ev.type, status, blob, now))
+                if cur.rowcount:
+                    new += 1
+                else:
+                    dup += 1
+            c.execute("INSERT OR IGNORE INTO inbox_txns (txn_id, received_at, events, new) "
+                      "VALUES (?, ?, ?, ?)", (txn_id, now, len(raw_events), new))
+            return TxnResult(new, dup, rejected)
+
+        result = await self.db.run(lambda c: transaction(c, _store), durable=True)
+        if result.new:
+            self.changed.set()
+        return result
+
+    async def put_decrypted(self, raw: dict[str, Any]) -> bool:
+        """The plaintext copy of an encrypted event, from a bot. True if it will be processed."""
+        ev = parse_event(raw, decrypted=True)
+        blob = to_json(raw)
+        now = time.time()
+
+        def _store(c: sqlite3.Connection) -> bool:
+            _learn_state(c, ev, self.bot_ids)
+            c.execute("UPDATE undecryptable SET resolved_at = ? WHERE event_id = ? AND resolved_at IS NULL",
+                      (now, ev.event_id))
+            row = c.execute("SELECT status, decrypted FROM inbox WHERE event_id = ?",
+                            (ev.event_id,)).fetchone()
+            if row is None:
+                c.execute("INSERT INTO inbox (event_id, room_id, type, status, decrypted, source, json, "
+                          "received_at) VALUES (?, ?, ?, 'pending', 1, 'bot', ?, ?)",
+                          (ev.event_id, ev.room_id, ev.type, blob, now))
+                return True
+            if row["decrypted"]:
+                return False  # we hold the plaintext already
+            # Ciphertext waiting (or processed as ciphertext after the grace period): upgrade.
+            c.execute("UPDATE inbox SET json = ?, decrypted = 1, type = ?, status = 'pending', "
+                      "source = 'bot' WHERE event_id = ?", (blob, ev.type, ev.event_id))
+            return True
+
+        queued = await self.db.run(lambda c: transaction(c, _store), durable=True)
+        if queued:
+            self.changed.set()
+        return queued
+
+    async def note_undecryptable(self, event_id: str, room_id: str, session_id: str | None,
+                                 sender: str | None) -> None:
+        await self.db.execute(
+            "INSERT OR IGNORE INTO undecryptable (event_id, room_id, session_id, sender, first_seen) "
+            "VALUES (?, ?, ?, ?, ?)", (event_id, room_id, session_id, sender, time.time()))
+
+    async def release_waiting(self, older_than_s: float) -> int:
+        """Encrypted events nobody decrypted in time are processed as ciphertext (metadata rules)."""
+        n = await self.db.execute(
+            "UPDATE inbox SET status = 'pending' WHERE status = 'awaiting_plaintext' AND received_at < ?",
+            (time.time() - older_than_s,))
+        if n:
+            self.changed.set()
+        return n
+
+    async def next_batch(self, limit: int = 100) -> list[InboxItem]:
+        rows = await self.db.fetchall(
+            "SELECT seq, json, decrypted, times_processed FROM inbox WHERE status = 'pending' "
+            "ORDER BY seq LIMIT ?", (limit,))
+        items = []
+        for r in rows:
+            items.append(InboxItem(r["seq"], parse_event(json.loads(r["json"]),
+                                                         decrypted=bool(r["decrypted"])),
+                                   r["times_processed"]))
+        return items
+
+    async def mark_done(self, seq: int, error: str | None = None, audits: Sequence[Audit] = ()) -> None:
+        """Done, together with the event's audit rows, in one commit: after a crash either both
+        are there or neither (and the event is processed again)."""
+        def _do(c: sqlite3.Connection) -> None:
+            for row in audits:
+                write_audit(c, row)
+            c.execute("UPDATE inbox SET status = 'done', processed_at = ?, error = ?, "
+                      "times_processed = times_processed + 1 WHERE seq = ?", (time.time(), error, seq))
+
+        await self.db.run(lambda c: transaction(c, _do))
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")
+        out = {r["status"]: r["n"] for r in rows}
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM undecryptable WHERE resolved_at IS NULL")
+        out["undecryptable"] = row["n"] if row else 0
+        row = await self.db.fetchone("SELECT COUNT(*) AS n FROM inbox_rejected")
+        out["rejected"] = row["n"] if row else 0
+        return out
+
+
+def to_json(raw: Any) -> str:
+    """Compact JSON that SQLite can store: Japanese stays readable, but a lone surrogate
+    (legal in JSON, not in UTF-8) falls back to \\u escapes, which decode to the same value."""
+    blob = json.dumps(raw, ensure_ascii=False)
+    try:
+        blob.encode("utf-8")
+    except UnicodeEncodeError:
+        blob = json.dumps(raw)
+    return blob
+
+
+def _excerpt(raw: Any) -> str:
+    """Enough to debug the shape of a bad event, never its content."""
+    if isinstance(raw, dict):
+        return json.dumps({k: type(v).__name__ for k, v in list(raw.items())[:20]})
+    return type(raw).__name__

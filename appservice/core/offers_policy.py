@@ -1,0 +1,45 @@
+"""offers: a ✅ reaction on a message that offered an action performs it, once.
+
+The PII warning says "react ✅ to delete"; the bot recorded that offer when it sent the
+warning. Only the user the offer was made to may accept it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from appservice.core.decisions import Audit, Decision, Effect
+from appservice.core.events import Event
+from appservice.core.policy import PolicyContext
+
+ACCEPT_KEYS = frozenset({"✅", "✔️", "✔", "☑️", "👍"})
+
+
+def accepted_target(event: Event) -> str | None:
+    """The event id a ✅-style reaction points at, or None if this is not one."""
+    if event.type != "m.reaction":
+        return None
+    rel = event.relates_to
+    target, key = rel.get("event_id"), rel.get("key")
+    if rel.get("rel_type") != "m.annotation" or not isinstance(target, str) or key not in ACCEPT_KEYS:
+        return None
+    return target
+
+
+class OffersPolicy:
+    name = "offers"
+
+    async def evaluate(self, event: Event, ctx: PolicyContext) -> Sequence[Decision]:
+        target = accepted_target(event)
+        if target is None:
+            return []
+        offer = await ctx.state.offer(target)
+        if offer is None or offer.used or offer.user_id != event.sender:
+            return []
+        return [
+            Effect(kind="accept_offer", payload={"offer_event_id": offer.event_id},
+                   once_key=f"offer:{offer.event_id}"),
+            Audit(action=f"offer_accepted:{offer.action}", actor=event.sender,
+                  room_id=offer.room_id, event_id=offer.target_event_id,
+                  once_key=f"offer_audit:{offer.event_id}"),
+        ]

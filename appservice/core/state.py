@@ -1,0 +1,189 @@
+"""Yakuba's own state (admins, rooms the bots are in, DM rooms, offers, audit) in SQLite.
+
+`StateReader` is what policies get: lookups only. `StateStore` adds the writes, for the
+executor, the command handlers and the transaction handler that learns room state as events
+stream past.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from appservice.core.db import Database, transaction
+from appservice.core.decisions import Audit
+
+# This module's tables; run (idempotently) when the database opens.
+TABLES = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS admins (
+    user_id TEXT PRIMARY KEY, added_by TEXT, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rooms (
+    room_id TEXT PRIMARY KEY, encrypted INTEGER NOT NULL DEFAULT 0, name TEXT);
+CREATE TABLE IF NOT EXISTS bot_memberships (
+    room_id TEXT NOT NULL, user_id TEXT NOT NULL, membership TEXT NOT NULL,
+    PRIMARY KEY (room_id, user_id));
+CREATE TABLE IF NOT EXISTS dm_rooms (user_id TEXT PRIMARY KEY, room_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS once_keys (key TEXT PRIMARY KEY, done_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS offers (
+    event_id TEXT PRIMARY KEY, action TEXT NOT NULL, user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL, target_event_id TEXT NOT NULL, detail TEXT NOT NULL,
+    created_at REAL NOT NULL, used_at REAL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, action TEXT NOT NULL,
+    actor TEXT, target TEXT, room_id TEXT, event_id TEXT, result TEXT NOT NULL,
+    details TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_target ON audit (target);
+CREATE INDEX IF NOT EXISTS audit_action ON audit (action);
+"""
+
+
+def write_audit(c: sqlite3.Connection, row: Audit) -> bool:
+    """Insert one audit row inside the caller's transaction; with once_key, at most once ever."""
+    now = time.time()
+    if row.once_key and not c.execute("INSERT OR IGNORE INTO once_keys (key, done_at) VALUES (?, ?)",
+                                      (row.once_key, now)).rowcount:
+        return False
+    c.execute("INSERT INTO audit (ts, action, actor, target, room_id, event_id, result, details) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+              (now, row.action, row.actor, row.target, row.room_id, row.event_id, row.result,
+               json.dumps(row.details or {}, ensure_ascii=False, default=str)))
+    return True
+
+
+@dataclass(frozen=True)
+class OfferRow:
+    event_id: str
+    action: str
+    user_id: str
+    room_id: str
+    target_event_id: str
+    detail: dict[str, Any]
+    used: bool
+
+
+class StateReader:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, key: str) -> str | None:
+        row = await self.db.fetchone("SELECT value FROM kv WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    async def admin_room(self) -> str | None:
+        return await self.get("admin_room")
+
+    async def db_admins(self) -> list[str]:
+        return [r["user_id"] for r in await self.db.fetchall("SELECT user_id FROM admins ORDER BY 1")]
+
+    async def is_encrypted(self, room_id: str) -> bool | None:
+        row = await self.db.fetchone("SELECT encrypted FROM rooms WHERE room_id = ?", (room_id,))
+        return None if row is None else bool(row["encrypted"])
+
+    async def room_name(self, room_id: str) -> str | None:
+        row = await self.db.fetchone("SELECT name FROM rooms WHERE room_id = ?", (room_id,))
+        return row["name"] if row else None
+
+    async def bots_joined(self, room_id: str) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT user_id FROM bot_memberships WHERE room_id = ? AND membership = 'join'",
+            (room_id,))
+        return [r["user_id"] for r in rows]
+
+    async def dm_room(self, user_id: str) -> str | None:
+        row = await self.db.fetchone("SELECT room_id FROM dm_rooms WHERE user_id = ?", (user_id,))
+        return row["room_id"] if row else None
+
+    async def is_dm_room(self, room_id: str) -> str | None:
+        """The user whose DM room this is, if it is one."""
+        row = await self.db.fetchone("SELECT user_id FROM dm_rooms WHERE room_id = ?", (room_id,))
+        return row["user_id"] if row else None
+
+    async def offer(self, event_id: str) -> OfferRow | None:
+        row = await self.db.fetchone("SELECT * FROM offers WHERE event_id = ?", (event_id,))
+        if row is None:
+            return None
+        return OfferRow(row["event_id"], row["action"], row["user_id"], row["room_id"],
+                        row["target_event_id"], json.loads(row["detail"]), row["used_at"] is not None)
+
+    async def once_done(self, key: str) -> bool:
+        return await self.db.fetchone("SELECT 1 FROM once_keys WHERE key = ?", (key,)) is not None
+
+    async def audit_rows(self, target: str | None = None, limit: int = 20) -> list[sqlite3.Row]:
+        if target:
+            return await self.db.fetchall(
+                "SELECT * FROM audit WHERE target = ? OR actor = ? ORDER BY id DESC LIMIT ?",
+                (target, target, limit))
+        return await self.db.fetchall("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+
+
+class StateStore(StateReader):
+    async def set(self, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value))
+
+    async def add_admin(self, user_id: str, added_by: str | None) -> bool:
+        n = await self.db.execute(
+            "INSERT OR IGNORE INTO admins (user_id, added_by, added_at) VALUES (?, ?, ?)",
+            (user_id, added_by, time.time()))
+        return n > 0
+
+    async def remove_admin(self, user_id: str) -> bool:
+        return await self.db.execute("DELETE FROM admins WHERE user_id = ?", (user_id,)) > 0
+
+    async def note_room(self, room_id: str, *, encrypted: bool | None = None,
+                        name: str | None = None) -> None:
+        def _do(c: sqlite3.Connection) -> None:
+            c.execute("INSERT OR IGNORE INTO rooms (room_id) VALUES (?)", (room_id,))
+            if encrypted is not None:
+                c.execute("UPDATE rooms SET encrypted = ? WHERE room_id = ?", (int(encrypted), room_id))
+            if name is not None:
+                c.execute("UPDATE rooms SET name = ? WHERE room_id = ?", (name, room_id))
+
+        await self.db.run(_do)
+
+    async def note_bot_membership(self, room_id: str, user_id: str, membership: str) -> None:
+        await self.db.execute(
+            "INSERT INTO bot_memberships (room_id, user_id, membership) VALUES (?, ?, ?) "
+            "ON CONFLICT(room_id, user_id) DO UPDATE SET membership = excluded.membership",
+            (room_id, user_id, membership))
+
+    async def set_dm_room(self, user_id: str, room_id: str) -> None:
+        await self.db.execute(
+            "INSERT INTO dm_rooms (user_id, room_id) VALUES (?, ?) "
+            "ON CONFLICT(user_id) DO UPDATE SET room_id = excluded.room_id", (user_id, room_id))
+
+    async def claim_once(self, key: str) -> bool:
+        """True the first time a key is claimed, False ever after."""
+        n = await self.db.execute(
+            "INSERT OR IGNORE INTO once_keys (key, done_at) VALUES (?, ?)", (key, time.time()))
+        return n > 0
+
+    async def release_once(self, key: str) -> None:
+        """Undo a claim whose effect failed, so a retry may perform it."""
+        await self.db.execute("DELETE FROM once_keys WHERE key = ?", (key,))
+
+    async def add_offer(self, sent_event_id: str, action: str, user_id: str, room_id: str,
+                        target_event_id: str, detail: dict[str, Any]) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO offers (event_id, action, user_id, room_id, target_event_id, "
+            "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (sent_event_id, action, user_id, room_id, target_event_id, json.dumps(detail), time.time()))
+
+    async def use_offer(self, event_id: str) -> bool:
+        """Mark an offer used; False if it was used already (a second ✅ does nothing)."""
+        return await self.db.execute(
+            "UPDATE offers SET used_at = ? WHERE event_id = ? AND used_at IS NULL",
+            (time.time(), event_id)) > 0
+
+    async def audit(self, action: str, *, actor: str | None = None, target: str | None = None,
+                    room_id: str | None = None, event_id: str | None = None, result: str = "ok",
+                    details: dict[str, Any] | None = None, once_key: str | None = None) -> bool:
+        """Write an audit row; with once_key, at most once ever (claim and row in one commit)."""
+        row = Audit(action=action, actor=actor, target=target, room_id=room_id, event_id=event_id,
+                    result=result, details=details or {}, once_key=once_key)
+        return await self.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))

@@ -1,0 +1,30 @@
+"""Commands any room's moderators may use in their own room: `!yakuba leave`."""
+
+from __future__ import annotations
+
+from appservice.core.commands import Invocation, Reply
+from appservice.core.decisions import Message
+from appservice.core.executor import render
+from appservice.matrix.room_roles import moderators, room_state
+
+
+async def leave(inv: Invocation) -> Reply:
+    """The Yakuba bots leave this room (asked by one of its moderators)."""
+    svc = inv.services
+    if inv.room_id == await svc.state.admin_room():
+        return Reply(messages=[Message("core.leave.not_admin_room")])
+    if inv.sender not in moderators(await room_state(svc.client, inv.room_id)):
+        return Reply(messages=[Message("core.leave.not_moderator")])
+    bots = svc.bots
+    joined = await svc.state.bots_joined(inv.room_id)
+    text = render(Message("core.leave.bye"), svc.config.locale)
+    await svc.sender.send(inv.room_id, {"msgtype": "m.notice", "body": text}, f"leave-{inv.event_id}")
+    for user_id in joined:
+        bot = bots.get(user_id)
+        if bot is not None and bot.is_ready():
+            await bot.leave(inv.room_id)
+        else:
+            await svc.client.leave(inv.room_id, as_user=user_id)
+            await svc.state.note_bot_membership(inv.room_id, user_id, "leave")
+    await svc.state.audit("bot_left", actor=inv.sender, room_id=inv.room_id, details={"bots": joined})
+    return Reply()

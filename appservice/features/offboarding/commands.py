@@ -1,0 +1,253 @@
+"""Admin-room commands: lock, unlock, logout, suspend, unsuspend, offboard, confirm, cancel, audit.
+
+All are admin-scope (Yakuba admins, in the admin room — checked by the admin_commands policy
+before a handler runs). Lock, logout and suspend act at once (a lost phone cannot wait);
+offboarding always shows a dry run first and acts only after `!yakuba confirm <code>` or a ✅
+on the plan (with `offboarding.four_eyes`, from a different admin than the one who asked).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from appservice.core.commands import CommandError, Invocation, Reply
+from appservice.core.decisions import Message
+from appservice.core.events import Event
+from appservice.core.executor import render, txn_id_for
+from appservice.core.feature import Command
+from appservice.core.services import Services
+from appservice.features.offboarding import report
+from appservice.features.offboarding.auditlog import audit_csv, audit_rows
+from appservice.features.offboarding.csvfile import parse_csv
+from appservice.features.offboarding.plan import ArgError, normalize_user, parse_offboard_args, parse_target
+from appservice.features.offboarding.policy import OFFER_ACTION
+from appservice.features.offboarding.runtime import Offboarding
+from appservice.matrix.client import MatrixClient, MatrixError
+from appservice.matrix.media import MediaError, download
+
+CSV_MAX_BYTES = 2 * 1024 * 1024
+
+
+def _ob(inv: Invocation) -> Offboarding:
+    ob: Offboarding = inv.feature
+    return ob
+
+
+def _bad(inv: Invocation, exc: ArgError) -> CommandError:
+    return CommandError(render(Message(exc.key, exc.params), inv.services.config.locale))
+
+
+def _target(inv: Invocation, *, reason: str = "none", flags: tuple[str, ...] = ()) -> tuple[str, str, set[str]]:
+    try:
+        return parse_target(inv.args, server_name=inv.services.config.homeserver.server_name,
+                            reason=reason, flags=flags)
+    except ArgError as exc:
+        raise _bad(inv, exc) from None
+
+
+async def lock(inv: Invocation) -> Reply:
+    user, reason, _ = _target(inv, reason="required")
+    return Reply(messages=await _ob(inv).offboarder.lock(user, inv.sender, reason))
+
+
+async def unlock(inv: Invocation) -> Reply:
+    user, _, flags = _target(inv, flags=("--keep-sessions",))
+    return Reply(messages=await _ob(inv).offboarder.unlock(user, inv.sender,
+                                                           keep_sessions="--keep-sessions" in flags))
+
+
+async def logout(inv: Invocation) -> Reply:
+    user, _, _ = _target(inv)
+    return Reply(messages=await _ob(inv).offboarder.logout(user, inv.sender))
+
+
+async def suspend(inv: Invocation) -> Reply:
+    user, reason, _ = _target(inv, reason="optional")
+    return Reply(messages=await _ob(inv).offboarder.suspend(user, inv.sender, reason, True))
+
+
+async def unsuspend(inv: Invocation) -> Reply:
+    user, _, _ = _target(inv)
+    return Reply(messages=await _ob(inv).offboarder.suspend(user, inv.sender, "", False))
+
+
+# -- offboard ---------------------------------------------------------------------------------
+
+async def offboard(inv: Invocation) -> Reply:
+    ob = _ob(inv)
+    svc = inv.services
+    if inv.args and inv.args[0] == "list":
+        return await _list(inv, ob)
+    try:
+        args = parse_offboard_args(inv.args, server_name=svc.config.homeserver.server_name, tz=ob.tz,
+                                   now=svc.clock.now(), default_time=ob.cfg.default_leave_time)
+    except ArgError as exc:
+        raise _bad(inv, exc) from None
+    if args.csv:
+        return await _bulk_from_upload(inv, ob, args.erase)
+    assert args.user is not None
+    plan = await ob.offboarder.inspect(args.user, args.successor, args.at, args.erase)
+    if not plan.ok:
+        key = plan.refusal or plan.skip or "offboarding.result.unknown"
+        if key == "offboarding.skip.deactivated":
+            key = "offboarding.refused.deactivated"
+        await svc.state.audit("offboard.plan", actor=inv.sender, target=args.user, room_id=inv.room_id,
+                              event_id=inv.event_id, result="refused", details={"reason": key})
+        return Reply(messages=[Message(key, plan.params)])
+    entries = [report.entry_from_plan(plan)]
+    code = await ob.create_plan(kind="single", requester=inv.sender, room_id=inv.room_id,
+                                command_event_id=inv.event_id, entries=entries, erase=args.erase)
+    await send_plan(svc, ob, inv, code, ob.plan_messages(code, "single", entries, erase=args.erase))
+    return Reply()
+
+
+async def _bulk_from_upload(inv: Invocation, ob: Offboarding, erase: bool) -> Reply:
+    svc = inv.services
+    found = await ob.jobs.latest_upload(inv.sender, inv.room_id, time.time() - ob.cfg.upload_max_age_hours * 3600)
+    if found is None:
+        return Reply(messages=[Message("offboarding.csv.no_upload", {"hours": f"{ob.cfg.upload_max_age_hours:g}"})])
+    event_id, origin_ts, content = found
+    event = Event(event_id=event_id, room_id=inv.room_id, sender=inv.sender, type="m.room.message",
+                  origin_server_ts=origin_ts or 0, content=content)
+    try:
+        attachment = await download(svc.client, event, max_bytes=CSV_MAX_BYTES)
+    except MediaError as exc:
+        return Reply(messages=[Message("offboarding.csv.download_failed", {"reason": exc.reason})])
+    filename = attachment.filename or "upload.csv"
+    try:
+        rows = parse_csv(attachment.data, server_name=svc.config.homeserver.server_name, tz=ob.tz,
+                         default_time=ob.cfg.default_leave_time)
+    except ArgError as exc:
+        return Reply(messages=[Message(exc.key, exc.params)])
+    entries = await ob.bulk_entries(rows, erase, svc.clock.now())
+    if not entries:
+        return Reply(messages=[Message("offboarding.csv.empty", {"file": filename})])
+    code = await ob.create_plan(kind="bulk", requester=inv.sender, room_id=inv.room_id,
+                                command_event_id=inv.event_id, entries=entries, erase=erase)
+    await send_plan(svc, ob, inv, code, ob.plan_messages(code, "bulk", entries, erase=erase, source=filename))
+    return Reply()
+
+
+async def send_plan(svc: Services, ob: Offboarding, inv: Invocation, code: str, messages: list[Message]) -> None:
+    """Post the dry run as a reply to the command and remember it as an offer (✅ confirms)."""
+    text = "\n".join(render(m, svc.config.locale) for m in messages)
+    content = {"msgtype": "m.notice", "body": text,
+               "m.relates_to": {"m.in_reply_to": {"event_id": inv.event_id}}}
+    sent = await svc.sender.send(inv.room_id, content, txn_id_for(inv.event_id, "offboarding.plan"))
+    if sent:
+        await ob.jobs.set_plan_message(code, sent)
+        await svc.state.add_offer(sent, OFFER_ACTION, inv.sender, inv.room_id, inv.event_id, {"code": code})
+
+
+async def _list(inv: Invocation, ob: Offboarding) -> Reply:
+    plans = await ob.jobs.pending_plans(time.time())
+    jobs = await ob.jobs.scheduled()
+    if not plans and not jobs:
+        return Reply(messages=[Message("offboarding.list.empty")])
+    msgs = [Message("offboarding.list.header")]
+    for p in plans[:30]:
+        msgs.append(Message("offboarding.list.plan", {"code": p.code, "requester": p.requester,
+                                                      "count": len(p.entries)}))
+    for j in jobs:
+        msgs.append(Message("offboarding.list.job", {"code": j.code, "user": j.user_id, "status": j.status,
+                                                     "when": report.fmt_time(j.due_at, ob.tz)}))
+    return Reply(messages=msgs)
+
+
+async def confirm(inv: Invocation) -> Reply:
+    if len(inv.args) != 1:
+        raise _bad(inv, ArgError("offboarding.err.code"))
+    return Reply(messages=await _ob(inv).confirm(inv.args[0], inv.sender, via="command"))
+
+
+async def cancel(inv: Invocation) -> Reply:
+    if len(inv.args) != 1:
+        raise _bad(inv, ArgError("offboarding.err.code"))
+    return Reply(messages=await _ob(inv).cancel(inv.args[0], inv.sender))
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+async def audit(inv: Invocation) -> Reply:
+    svc, ob = inv.services, _ob(inv)
+    args = list(inv.args)
+    export = bool(args) and args[0] == "export"
+    if export:
+        args = args[1:]
+    if len(args) > 1:
+        raise _bad(inv, ArgError("offboarding.err.extra_argument", value=args[1][:80]))
+    try:
+        user = normalize_user(args[0], svc.config.homeserver.server_name) if args else None
+    except ArgError as exc:
+        raise _bad(inv, exc) from None
+    if export:
+        rows = await audit_rows(svc.state.db, user, 100_000)
+        stamp = svc.clock.now().astimezone(ob.tz).strftime("%Y%m%d-%H%M")
+        await send_file(svc, inv.room_id, audit_csv(rows, ob.tz), f"yakuba-audit-{stamp}.csv", "text/csv",
+                        txn_id_for(inv.event_id, "offboarding.audit_export"))
+        await svc.state.audit("audit.export", actor=inv.sender, target=user, room_id=inv.room_id,
+                              details={"rows": len(rows)})
+        return Reply(messages=[Message("offboarding.audit.exported", {"count": len(rows)})])
+    rows = await audit_rows(svc.state.db, user, 20)
+    if not rows:
+        return Reply(messages=[Message("offboarding.audit.empty")])
+    lines = []
+    for r in rows:
+        when = datetime.fromtimestamp(r["ts"], ob.tz).strftime("%m-%d %H:%M")
+        lines.append(f"{when} {r['action']} {r['actor'] or '-'} → {r['target'] or '-'} [{r['result']}]")
+    return Reply(messages=[Message("offboarding.audit.header", {"count": len(rows)})], text=lines)
+
+
+async def _upload(client: MatrixClient, data: bytes, content_type: str, filename: str) -> str:
+    """`POST /_matrix/media/v3/upload` as the bot; returns the mxc:// URI."""
+    sess = await client._sess()
+    params = {"filename": filename}
+    if client.sender != client.as_sender:
+        params["user_id"] = client.sender
+    try:
+        async with sess.post(client.base_url + "/_matrix/media/v3/upload", data=data, params=params,
+                             headers={"Authorization": f"Bearer {client._token}",
+                                      "Content-Type": content_type}) as resp:
+            body = await resp.json(content_type=None)
+            if resp.status != 200 or not isinstance(body, dict) or "content_uri" not in body:
+                b = body if isinstance(body, dict) else {}
+                raise MatrixError(resp.status, b.get("errcode"), b.get("error"), "POST", "/_matrix/media/v3/upload")
+            return str(body["content_uri"])
+    except aiohttp.ClientError as exc:
+        raise MatrixError(0, "M_CONNECTION", type(exc).__name__, "POST", "/_matrix/media/v3/upload") from None
+
+
+async def send_file(svc: Services, room_id: str, data: bytes, filename: str, mimetype: str, txn: str) -> str:
+    """An m.file from the bot: encrypted (attachment encryption) in encrypted rooms."""
+    info = {"mimetype": mimetype, "size": len(data)}
+    content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename, "info": info}
+    if await svc.sender.is_encrypted(room_id):
+        from nio.crypto.attachments import encrypt_attachment
+
+        cipher, keys = encrypt_attachment(data)
+        mxc = await _upload(svc.client, cipher, "application/octet-stream", filename)
+        content["file"] = {"url": mxc, "mimetype": mimetype, **keys}
+    else:
+        content["url"] = await _upload(svc.client, data, mimetype, filename)
+    return await svc.sender.send(room_id, content, txn)
+
+
+COMMANDS = (
+    Command("lock", usage="lock @user <reason>", summary_key="offboarding.help.lock", handler=lock),
+    Command("unlock", usage="unlock @user [--keep-sessions]", summary_key="offboarding.help.unlock", handler=unlock),
+    Command("logout", usage="logout @user", summary_key="offboarding.help.logout", handler=logout),
+    Command("suspend", usage="suspend @user [reason]", summary_key="offboarding.help.suspend", handler=suspend),
+    Command("unsuspend", usage="unsuspend @user", summary_key="offboarding.help.unsuspend", handler=unsuspend),
+    Command("offboard",
+         usage="offboard @user [--successor @user2] [--at 2027-03-31T17:15] [--erase] | offboard --csv [--erase]"
+               " | offboard list",
+         summary_key="offboarding.help.offboard", handler=offboard, subcommands=("list",)),
+    Command("confirm", usage="confirm <code>", summary_key="offboarding.help.confirm", handler=confirm),
+    Command("cancel", usage="cancel <code>", summary_key="offboarding.help.cancel", handler=cancel),
+    Command("audit", usage="audit [@user] | audit export [@user]", summary_key="offboarding.help.audit", handler=audit,
+            subcommands=("export",)),
+)

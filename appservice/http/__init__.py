@@ -1,1 +1,0 @@
-"""The HTTP side: what Synapse calls (transactions, user/room queries, ping) and /health, /metrics."""
