@@ -16,7 +16,10 @@ from appservice.app.config import config_from_dict
 from appservice.core.clock import FixedClock
 from appservice.core.db import Database
 from appservice.core.decisions import Message
-from appservice.core.executor import render
+from appservice.core.executor import Executor, render
+from appservice.core.inbox import Inbox
+from appservice.core.metrics import Metrics
+from appservice.core.services import Services
 from appservice.core.state import StateStore
 from appservice.features.offboarding.config import load
 from appservice.features.offboarding.jobs import TABLES as OFFBOARDING_TABLES
@@ -24,6 +27,7 @@ from appservice.features.offboarding.jobs import JobStore
 from appservice.features.offboarding.report import entry_from_plan
 from appservice.features.offboarding.runtime import Offboarding
 from appservice.matrix.client import MatrixError
+from appservice.matrix.sender import Sender
 
 S = "city.example.jp"
 ADMIN, OTHER_ADMIN = f"@admin:{S}", f"@kacho:{S}"
@@ -153,9 +157,13 @@ async def env(tmp_path: Path):
     async def notify(room_id: str | None, messages: list[Message], key: str) -> None:
         notes.append((key, "\n".join(render(m, "en") for m in messages)))
 
+    sender = Sender(fake, state)  # type: ignore[arg-type]
+    executor = Executor(Services(config, clock, fake, state, Inbox(db, config.bot_user_ids), Metrics(),  # type: ignore[arg-type]
+                                 sender))
+
     def make(**cfg: Any) -> Offboarding:
-        ob = Offboarding(config, load({"concurrency": 2, **cfg}), fake, state, clock, notify,  # type: ignore[arg-type]
-                         runner="test")
+        ob = Offboarding(config, load({"concurrency": 2, **cfg}), fake, state, clock, executor,  # type: ignore[arg-type]
+                         notify, runner="test")
         ob.offboarder.admin = fake  # type: ignore[assignment]
         return ob
 

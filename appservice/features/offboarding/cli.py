@@ -8,6 +8,8 @@ Jobs due later stay in the database and are run by the service's scheduler at th
 Jobs are claimed with a lease, so the CLI and a running service never run the same job twice.
 With `offboarding.four_eyes`, the CLI cannot confirm: an admin confirms in the admin room
 (`!yakuba confirm CODE`), and the service runs the jobs.
+The CLI runs without the service but builds the same Services and an Executor over them, so its
+audit rows are written (and anything it would post is sent) the way the service does it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from appservice.core.config import Config
 from appservice.core.configerror import ConfigError
 from appservice.core.db import Database
 from appservice.core.decisions import Message
-from appservice.core.executor import render
+from appservice.core.executor import Executor, render
+from appservice.core.inbox import Inbox
+from appservice.core.metrics import Metrics
+from appservice.core.services import Services
 from appservice.core.state import StateStore
 from appservice.features.offboarding import report
 from appservice.features.offboarding.auditlog import audit_csv, audit_rows
@@ -36,6 +41,7 @@ from appservice.features.offboarding.jobs import FINAL, TABLES
 from appservice.features.offboarding.plan import ArgError, normalize_user
 from appservice.features.offboarding.runtime import Offboarding
 from appservice.matrix.client import MatrixClient, MatrixError
+from appservice.matrix.sender import Sender
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +83,8 @@ async def _main(args: argparse.Namespace, config: Config, out: TextIO, err: Text
     client = MatrixClient(config.homeserver.url, config.appservice.as_token, config.sender,
                           as_sender=config.as_user_id)
     clock = FileClock(config.clock_file) if config.clock_file else Clock()
+    executor = Executor(Services(config, clock, client, state, Inbox(db, config.bot_user_ids), Metrics(),
+                                 Sender(client, state)))
     locale = config.locale
     printed: set[str] = set()
 
@@ -87,7 +95,7 @@ async def _main(args: argparse.Namespace, config: Config, out: TextIO, err: Text
         printed.add(key)
         say(messages)
 
-    ob = Offboarding(config, cfg, client, state, clock, notify, runner=f"cli:{os.getpid()}")
+    ob = Offboarding(config, cfg, client, state, clock, executor, notify, runner=f"cli:{os.getpid()}")
     operator = f"cli:{getpass.getuser()}"
     try:
         if args.cmd == "audit":
@@ -98,7 +106,7 @@ async def _main(args: argparse.Namespace, config: Config, out: TextIO, err: Text
                 print(f"wrote {args.output}", file=err)
             else:
                 out.write(data.decode("utf-8"))
-            await state.audit("audit.export", actor=operator, target=user, details={"via": "cli"})
+            await executor.audit("audit.export", actor=operator, target=user, details={"via": "cli"})
             return 0
         if args.cmd == "confirm":
             return await _confirm_and_run(ob, args.code, operator, say, printed, err)

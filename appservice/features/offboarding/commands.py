@@ -4,6 +4,8 @@ All are admin-scope (Yakuba admins, in the admin room — checked by the admin_c
 before a handler runs). Lock, logout and suspend act at once (a lost phone cannot wait);
 offboarding always shows a dry run first and acts only after `!yakuba confirm <code>` or a ✅
 on the plan (with `offboarding.four_eyes`, from a different admin than the one who asked).
+What a handler posts itself (the dry run, the audit export) and every audit row go through the
+executor (`ob.executor`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import aiohttp
 from appservice.core.commands import CommandError, Invocation, Reply
 from appservice.core.decisions import Message
 from appservice.core.events import Event
-from appservice.core.executor import render, txn_id_for
+from appservice.core.executor import Executor, render
 from appservice.core.feature import Command
 from appservice.core.services import Services
 from appservice.features.offboarding import report
@@ -95,13 +97,13 @@ async def offboard(inv: Invocation) -> Reply:
         key = plan.refusal or plan.skip or "offboarding.result.unknown"
         if key == "offboarding.skip.deactivated":
             key = "offboarding.refused.deactivated"
-        await svc.state.audit("offboard.plan", actor=inv.sender, target=args.user, room_id=inv.room_id,
-                              event_id=inv.event_id, result="refused", details={"reason": key})
+        await ob.executor.audit("offboard.plan", actor=inv.sender, target=args.user, room_id=inv.room_id,
+                                event_id=inv.event_id, result="refused", details={"reason": key})
         return Reply(messages=[Message(key, plan.params)])
     entries = [report.entry_from_plan(plan)]
     code = await ob.create_plan(kind="single", requester=inv.sender, room_id=inv.room_id,
                                 command_event_id=inv.event_id, entries=entries, erase=args.erase)
-    await send_plan(svc, ob, inv, code, ob.plan_messages(code, "single", entries, erase=args.erase))
+    await send_plan(ob, inv, code, ob.plan_messages(code, "single", entries, erase=args.erase))
     return Reply()
 
 
@@ -128,16 +130,15 @@ async def _bulk_from_upload(inv: Invocation, ob: Offboarding, erase: bool) -> Re
         return Reply(messages=[Message("offboarding.csv.empty", {"file": filename})])
     code = await ob.create_plan(kind="bulk", requester=inv.sender, room_id=inv.room_id,
                                 command_event_id=inv.event_id, entries=entries, erase=erase)
-    await send_plan(svc, ob, inv, code, ob.plan_messages(code, "bulk", entries, erase=erase, source=filename))
+    await send_plan(ob, inv, code, ob.plan_messages(code, "bulk", entries, erase=erase, source=filename))
     return Reply()
 
 
-async def send_plan(svc: Services, ob: Offboarding, inv: Invocation, code: str, messages: list[Message]) -> None:
+async def send_plan(ob: Offboarding, inv: Invocation, code: str, messages: list[Message]) -> None:
     """Post the dry run as a reply to the command and remember it as an offer (✅ confirms)."""
+    svc = inv.services
     text = "\n".join(render(m, svc.config.locale) for m in messages)
-    content = {"msgtype": "m.notice", "body": text,
-               "m.relates_to": {"m.in_reply_to": {"event_id": inv.event_id}}}
-    sent = await svc.sender.send(inv.room_id, content, txn_id_for(inv.event_id, "offboarding.plan"))
+    sent = await ob.executor.post(inv.room_id, text, (inv.event_id, "offboarding.plan"), reply_to=inv.event_id)
     if sent:
         await ob.jobs.set_plan_message(code, sent)
         await svc.state.add_offer(sent, OFFER_ACTION, inv.sender, inv.room_id, inv.event_id, {"code": code})
@@ -187,10 +188,10 @@ async def audit(inv: Invocation) -> Reply:
     if export:
         rows = await audit_rows(svc.state.db, user, 100_000)
         stamp = svc.clock.now().astimezone(ob.tz).strftime("%Y%m%d-%H%M")
-        await send_file(svc, inv.room_id, audit_csv(rows, ob.tz), f"yakuba-audit-{stamp}.csv", "text/csv",
-                        txn_id_for(inv.event_id, "offboarding.audit_export"))
-        await svc.state.audit("audit.export", actor=inv.sender, target=user, room_id=inv.room_id,
-                              details={"rows": len(rows)})
+        await send_file(svc, ob.executor, inv.room_id, audit_csv(rows, ob.tz), f"yakuba-audit-{stamp}.csv",
+                        "text/csv", (inv.event_id, "offboarding.audit_export"))
+        await ob.executor.audit("audit.export", actor=inv.sender, target=user, room_id=inv.room_id,
+                                details={"rows": len(rows)})
         return Reply(messages=[Message("offboarding.audit.exported", {"count": len(rows)})])
     rows = await audit_rows(svc.state.db, user, 20)
     if not rows:
@@ -221,8 +222,10 @@ async def _upload(client: MatrixClient, data: bytes, content_type: str, filename
         raise MatrixError(0, "M_CONNECTION", type(exc).__name__, "POST", "/_matrix/media/v3/upload") from None
 
 
-async def send_file(svc: Services, room_id: str, data: bytes, filename: str, mimetype: str, txn: str) -> str:
-    """An m.file from the bot: encrypted (attachment encryption) in encrypted rooms."""
+async def send_file(svc: Services, executor: Executor, room_id: str, data: bytes, filename: str, mimetype: str,
+                    key: tuple[str, ...]) -> str:
+    """An m.file from the bot: encrypted (attachment encryption) in encrypted rooms. The file is
+    uploaded here; the event goes through the executor (`key` makes its transaction id)."""
     info = {"mimetype": mimetype, "size": len(data)}
     content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename, "info": info}
     if await svc.sender.is_encrypted(room_id):
@@ -233,7 +236,7 @@ async def send_file(svc: Services, room_id: str, data: bytes, filename: str, mim
         content["file"] = {"url": mxc, "mimetype": mimetype, **keys}
     else:
         content["url"] = await _upload(svc.client, data, mimetype, filename)
-    return await svc.sender.send(room_id, content, txn)
+    return await executor.send(room_id, content, key)
 
 
 COMMANDS = (

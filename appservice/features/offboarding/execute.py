@@ -1,3 +1,7 @@
+# Documented exception to "effects in one place": the Synapse admin-API and room-state calls
+# here (deactivate, lock, logout, suspend, power-level hand-over) stay direct Matrix-layer calls,
+# because each is multi-step, every step depending on the last. Audit rows still go through the
+# executor; nothing here sends a message.
 """The effectful side of offboarding: look at a user (for the dry run), run one job, and the
 account actions for lost phones (lock, unlock, logout, suspend). Every step is audited with
 who asked, who approved, what was done and the result; errors are audited by errcode only.
@@ -26,6 +30,7 @@ import structlog
 
 from appservice.core.config import Config
 from appservice.core.decisions import Message
+from appservice.core.executor import Executor
 from appservice.core.state import StateStore
 from appservice.features.offboarding.jobs import JobRow, JobStore
 from appservice.features.offboarding.plan import (
@@ -57,10 +62,11 @@ def _err(exc: MatrixError) -> str:
 
 class Offboarder:
     def __init__(self, client: MatrixClient, state: StateStore, jobs: JobStore, config: Config,
-                 admin: SynapseAdmin | None = None) -> None:
+                 executor: Executor, admin: SynapseAdmin | None = None) -> None:
         self.client = client
         self.admin = admin or SynapseAdmin(client)
         self.state = state
+        self.executor = executor
         self.jobs = jobs
         self.config = config
         self.server_name = config.homeserver.server_name
@@ -178,8 +184,8 @@ class Offboarder:
 
         async def audit(action: str, result: str = "ok", *, target: str | None = None,
                         room_id: str | None = None, **details: Any) -> None:
-            await self.state.audit(action, actor=job.approved_by or job.requested_by, target=target or user,
-                                   room_id=room_id, result=result, details={**ctx, **details})
+            await self.executor.audit(action, actor=job.approved_by or job.requested_by, target=target or user,
+                                      room_id=room_id, result=result, details={**ctx, **details})
 
         try:
             return await self._run_job(job, audit)
@@ -295,33 +301,33 @@ class Offboarder:
                               do: Callable[[dict[str, Any]], Awaitable[Message]]) -> list[Message]:
         ref, _skip, info = await self.check(user, action)
         if ref:
-            await self.state.audit(action, actor=actor, target=user, result="refused",
-                                   details={**details, "reason_key": ref})
+            await self.executor.audit(action, actor=actor, target=user, result="refused",
+                                      details={**details, "reason_key": ref})
             return [Message(ref, {"user": user})]
         assert info is not None
         try:
             msg = await do(info)
         except MatrixError as exc:
-            await self.state.audit(action, actor=actor, target=user, result="error",
-                                   details={**details, "error": _err(exc)})
+            await self.executor.audit(action, actor=actor, target=user, result="error",
+                                      details={**details, "error": _err(exc)})
             return [Message("offboarding.action_failed", {"user": user, "error": _err(exc)})]
         return [msg]
 
     async def lock(self, user: str, actor: str, reason: str) -> list[Message]:
         async def do(info: dict[str, Any]) -> Message:
             if info.get("locked"):
-                await self.state.audit("lock", actor=actor, target=user, result="noop",
-                                       details={"reason": reason, "note": "already locked"})
+                await self.executor.audit("lock", actor=actor, target=user, result="noop",
+                                          details={"reason": reason, "note": "already locked"})
                 return Message("offboarding.lock.already", {"user": user})
             await self.admin.set_locked(user, True)
-            await self.state.audit("lock", actor=actor, target=user, details={"reason": reason})
+            await self.executor.audit("lock", actor=actor, target=user, details={"reason": reason})
             pushers = 0
             try:
                 pushers = await self.admin.remove_pushers(user)
-                await self.state.audit("lock.pushers", actor=actor, target=user, details={"removed": pushers})
+                await self.executor.audit("lock.pushers", actor=actor, target=user, details={"removed": pushers})
             except MatrixError as exc:
-                await self.state.audit("lock.pushers", actor=actor, target=user, result="error",
-                                       details={"error": _err(exc)})
+                await self.executor.audit("lock.pushers", actor=actor, target=user, result="error",
+                                          details={"error": _err(exc)})
             return Message("offboarding.lock.done", {"user": user, "pushers": pushers})
 
         return await self._account_action("lock", user, actor, {"reason": reason}, do)
@@ -329,16 +335,16 @@ class Offboarder:
     async def unlock(self, user: str, actor: str, *, keep_sessions: bool) -> list[Message]:
         async def do(info: dict[str, Any]) -> Message:
             if not info.get("locked"):
-                await self.state.audit("unlock", actor=actor, target=user, result="noop",
-                                       details={"note": "not locked"})
+                await self.executor.audit("unlock", actor=actor, target=user, result="noop",
+                                          details={"note": "not locked"})
                 return Message("offboarding.unlock.not_locked", {"user": user})
             devices = 0
             if not keep_sessions:
                 # The sessions of the lost phone must not come back with the account.
                 devices = await self.admin.logout_all(user)
-                await self.state.audit("unlock.logout", actor=actor, target=user, details={"devices": devices})
+                await self.executor.audit("unlock.logout", actor=actor, target=user, details={"devices": devices})
             await self.admin.set_locked(user, False)
-            await self.state.audit("unlock", actor=actor, target=user, details={"keep_sessions": keep_sessions})
+            await self.executor.audit("unlock", actor=actor, target=user, details={"keep_sessions": keep_sessions})
             key = "offboarding.unlock.done_kept" if keep_sessions else "offboarding.unlock.done"
             return Message(key, {"user": user, "devices": devices})
 
@@ -347,7 +353,7 @@ class Offboarder:
     async def logout(self, user: str, actor: str) -> list[Message]:
         async def do(info: dict[str, Any]) -> Message:
             devices = await self.admin.logout_all(user)
-            await self.state.audit("logout", actor=actor, target=user, details={"devices": devices})
+            await self.executor.audit("logout", actor=actor, target=user, details={"devices": devices})
             return Message("offboarding.logout.done", {"user": user, "devices": devices})
 
         return await self._account_action("logout", user, actor, {}, do)
@@ -357,7 +363,7 @@ class Offboarder:
 
         async def do(info: dict[str, Any]) -> Message:
             await self.admin.set_suspended(user, suspended)
-            await self.state.audit(action, actor=actor, target=user, details={"reason": reason} if reason else {})
+            await self.executor.audit(action, actor=actor, target=user, details={"reason": reason} if reason else {})
             return Message(f"offboarding.{action}.done", {"user": user})
 
         return await self._account_action(action, user, actor, {"reason": reason} if reason else {}, do)

@@ -1,6 +1,7 @@
 """Offboarding at run time: the Offboarding object (plans, jobs, scheduler), its effects (CSV
-uploads, ✅ confirmations) and the "offboard" offer action. Reports of jobs that run in the
-background are posted through the executor."""
+uploads, ✅ confirmations) and the "offboard" offer action. The Offboarding object is given the
+executor: reports of jobs that run in the background, plans and exports are posted through it,
+and audit rows are written by it."""
 
 from __future__ import annotations
 
@@ -22,12 +23,9 @@ def setup(runtime: Runtime, cfg: OffboardingConfig) -> Parts:
     services, executor = runtime.services, runtime.executor
     locale = runtime.config.locale
 
-    async def notify(room_id: str | None, messages: list[Message], key: str) -> None:
-        room = room_id or await services.state.admin_room()
-        if room:
-            await executor.post(room, "\n".join(render(m, locale) for m in messages), ("offboarding", key))
-
-    ob = Offboarding(runtime.config, cfg, services.client, services.state, services.clock, notify, runner="service")
+    # Job reports go to the plan's room (else the admin room) through the executor.
+    ob = Offboarding(runtime.config, cfg, services.client, services.state, services.clock, executor,
+                     runner="service")
 
     async def on_upload(effect: Effect, event: Event, s: Services) -> None:
         p = effect.payload

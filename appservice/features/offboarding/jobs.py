@@ -236,10 +236,6 @@ class JobStore:
         rows = await self.db.fetchall("SELECT * FROM offboarding_jobs WHERE code = ? ORDER BY due_at, id", (code,))
         return [_job(r) for r in rows]
 
-    async def next_due(self) -> float | None:
-        r = await self.db.fetchone("SELECT MIN(due_at) AS d FROM offboarding_jobs WHERE status = 'scheduled'")
-        return r["d"] if r and r["d"] is not None else None
-
     # -- uploads -----------------------------------------------------------------------------
 
     async def add_upload(self, event_id: str, room_id: str, sender: str, origin_ts: int | None,

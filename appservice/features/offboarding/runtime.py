@@ -1,6 +1,7 @@
 """Offboarding as one object, used by the service (chat commands, scheduler) and the CLI alike:
 make a plan from a dry run, confirm it into jobs, and run due jobs with start, progress and
-final-report messages through a `notify` function (the admin room, or stdout for the CLI).
+final-report messages through a `notify` function (by default posted through the executor to
+the plan's room or the admin room; stdout for the CLI). Audit rows go through the executor too.
 
 The scheduler compares due times with `clock.now()` (the service clock, which tests move), so
 a job whose time passed while the service was down runs at the next start.
@@ -20,6 +21,7 @@ import structlog
 from appservice.core.clock import Clock
 from appservice.core.config import Config
 from appservice.core.decisions import Message
+from appservice.core.executor import Executor, render
 from appservice.core.state import StateStore
 from appservice.features.offboarding import report
 from appservice.features.offboarding.config import OffboardingConfig
@@ -37,21 +39,29 @@ Notify = Callable[[str | None, list[Message], str], Awaitable[None]]
 
 class Offboarding:
     def __init__(self, config: Config, cfg: OffboardingConfig, client: MatrixClient, state: StateStore,
-                 clock: Clock, notify: Notify, *, runner: str) -> None:
+                 clock: Clock, executor: Executor, notify: Notify | None = None, *, runner: str) -> None:
         self.config = config
         self.cfg = cfg
         self.state = state
         self.clock = clock
-        self.notify = notify
+        self.executor = executor
+        self.notify: Notify = notify or self._post
         self.runner = runner
         self.jobs = JobStore(state.db)
-        self.offboarder = Offboarder(client, state, self.jobs, config)
+        self.offboarder = Offboarder(client, state, self.jobs, config, executor)
         self.wake = asyncio.Event()
         self._kinds: dict[str, str] = {}
 
     @property
     def tz(self) -> Any:
         return self.cfg.tzinfo
+
+    async def _post(self, room_id: str | None, messages: list[Message], key: str) -> None:
+        """The service's notify: one notice in the plan's room (else the admin room)."""
+        room = room_id or await self.state.admin_room()
+        if room:
+            text = "\n".join(render(m, self.config.locale) for m in messages)
+            await self.executor.post(room, text, ("offboarding", key))
 
     # -- plans -------------------------------------------------------------------------------
 
@@ -61,9 +71,9 @@ class Offboarding:
                                         command_event_id=command_event_id,
                                         ttl_s=self.cfg.confirm_ttl_hours * 3600, erase=erase, entries=entries)
         counts = {s: sum(1 for e in entries if e["status"] == s) for s in ("ok", "skip", "refused")}
-        await self.state.audit("offboard.plan", actor=requester, room_id=room_id, event_id=command_event_id,
-                               target=entries[0]["user"] if kind == "single" else None,
-                               details={"code": code, "kind": kind, "erase": erase, **counts})
+        await self.executor.audit("offboard.plan", actor=requester, room_id=room_id, event_id=command_event_id,
+                                  target=entries[0]["user"] if kind == "single" else None,
+                                  details={"code": code, "kind": kind, "erase": erase, **counts})
         return code
 
     def plan_messages(self, code: str, kind: str, entries: list[dict[str, Any]], *, erase: bool,
@@ -78,15 +88,15 @@ class Offboarding:
         code = code.strip().upper()
         plan = await self.jobs.plan(code)
         if plan is None:
-            await self.state.audit("offboard.confirm", actor=confirmer, result="refused",
-                                   details={"code": code[:12], "reason": "unknown", "via": via})
+            await self.executor.audit("offboard.confirm", actor=confirmer, result="refused",
+                                      details={"code": code[:12], "reason": "unknown", "via": via})
             return [Message("offboarding.confirm.unknown", {"code": code[:12]})]
         why = confirm_refusal(status=plan.status, requester=plan.requester, confirmer=confirmer,
                               four_eyes=self.cfg.four_eyes, now_ts=time.time(), expires_at=plan.expires_at)
         if why:
-            await self.state.audit("offboard.confirm", actor=confirmer, result="refused",
-                                   details={"code": code, "reason": why, "via": via,
-                                            "requested_by": plan.requester})
+            await self.executor.audit("offboard.confirm", actor=confirmer, result="refused",
+                                      details={"code": code, "reason": why, "via": via,
+                                               "requested_by": plan.requester})
             return [Message(why, {"code": code, "requester": plan.requester})]
         now = self.clock.now().timestamp()
         ok = [e for e in plan.entries if e["status"] == "ok"]
@@ -103,7 +113,7 @@ class Offboarding:
                              "result": e["key"], "detail": {**e["params"], "line": e["line"], "raw": e["raw"]}})
         if not await self.jobs.confirm_plan(code, confirmer, jobs):
             return [Message("offboarding.confirm.already", {"code": code})]
-        await self.state.audit("offboard.confirm", actor=confirmer, details={
+        await self.executor.audit("offboard.confirm", actor=confirmer, details={
             "code": code, "via": via, "requested_by": plan.requester, "kind": plan.kind, "jobs": len(ok)})
         self.wake.set()
         if not ok:
@@ -123,7 +133,7 @@ class Offboarding:
         if plan is None:
             return [Message("offboarding.confirm.unknown", {"code": code[:12]})]
         plan_cancelled, jobs = await self.jobs.cancel(code)
-        await self.state.audit("offboard.cancel", actor=actor, details={
+        await self.executor.audit("offboard.cancel", actor=actor, details={
             "code": code, "plan": plan_cancelled, "jobs": jobs, "requested_by": plan.requester})
         if not plan_cancelled and not jobs:
             return [Message("offboarding.cancel.nothing", {"code": code})]
