@@ -1,4 +1,4 @@
-# Yakuba — the two commands that matter: `make run` and `make test`.
+# Yakuba — the two commands that matter: `make run` and `make test` (and `make lint` before a commit).
 # python3.11 if present, else python3 (which must then be 3.11 or newer).
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
@@ -23,8 +23,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# ruff, then mypy on appservice/ and bots/ (settings in pyproject.toml [tool.mypy]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check appservice bots tests bench
+	$(VENV)/bin/mypy
 
 reset:
 	@echo "Removing var/ (Synapse database, tokens, Yakuba state, archive)…"

@@ -58,7 +58,7 @@ class JoinRule:
         if room_id == self.admin_room:
             return True
         if self.mode == "local":
-            return bool(inviter) and inviter.endswith(":" + self.server_name)
+            return inviter is not None and inviter.endswith(":" + self.server_name)
         return False
 
 
@@ -104,7 +104,7 @@ class E2EEBot:
                              config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
                                                       pickle_key=sess.pickle_key))
         client.restore_login(self.user_id, sess.device_id, sess.access_token)
-        client.next_batch = await self.state.get(self._token_key)  # type: ignore[assignment]
+        client.next_batch = await self.state.get(self._token_key)
         client.add_event_callback(self._on_event, Event)
         client.add_event_callback(self._on_invite, InviteMemberEvent)
         client.add_to_device_callback(self._on_room_key, (RoomKeyEvent, ForwardedRoomKeyEvent))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -21,7 +21,7 @@ from appservice.core.clock import Clock, FileClock
 from appservice.core.config import Config
 from appservice.core.db import Database
 from appservice.core.executor import Executor
-from appservice.core.feature import Feature, Runtime
+from appservice.core.feature import Feature, Runtime, Task
 from appservice.core.inbox import Inbox
 from appservice.core.metrics import Metrics
 from appservice.core.pipeline import Pipeline
@@ -34,7 +34,7 @@ from appservice.matrix.sender import Sender
 
 log = structlog.get_logger(__name__)
 
-BackgroundTask = Callable[[], Awaitable[None]]
+BackgroundTask = Task
 
 
 class YakubaService:

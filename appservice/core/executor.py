@@ -168,9 +168,9 @@ class Executor:
                 sent = await self.svc.sender.send(room, self._notice(render(d.message, self.locale)), txn)
                 await self._record_offer(d.offer, sent)
             case AdminNotice():
-                room = await self.svc.state.admin_room()
-                if room:
-                    await self.svc.sender.send(room, self._notice(render(d.message, self.locale)), txn)
+                admin_room = await self.svc.state.admin_room()
+                if admin_room:
+                    await self.svc.sender.send(admin_room, self._notice(render(d.message, self.locale)), txn)
             case Redact():
                 reason = render(d.reason, self.locale) if d.reason else None
                 await self.svc.client.redact(d.room_id, d.event_id, txn, reason, as_user=d.as_user)

@@ -16,7 +16,7 @@ Models: Draupnir's `describeProtection` (a named, described, configurable unit) 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,7 +38,9 @@ Handler = Callable[["Invocation"], Awaitable["Reply"]]
 EffectHandler = Callable[["Effect", "Event", "Services"], Awaitable["Sequence[Decision] | None"]]
 # A ✅ on a message that offered an action: handler(offer, reaction event, services).
 OfferHandler = Callable[["OfferRow", "Event", "Services"], Awaitable["Sequence[Decision] | None"]]
-Task = Callable[[], Awaitable[None]]
+# Background tasks and start/stop hooks: async functions of no arguments (a coroutine, so the
+# service can make an asyncio task of it).
+Task = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)

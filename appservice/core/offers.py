@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 
 from appservice.core.decisions import Decision, Effect, Message, Redact
 from appservice.core.events import Event
-from appservice.core.feature import OfferHandler
+from appservice.core.feature import EffectHandler, OfferHandler
 from appservice.core.services import Services
 
 ACCEPT_OFFER = "accept_offer"
 
 
-def accept_offer_handler(actions: Mapping[str, OfferHandler]):  # type: ignore[no-untyped-def]
+def accept_offer_handler(actions: Mapping[str, OfferHandler]) -> EffectHandler:
     """The effect handler for Effect("accept_offer"), reading the offer actions of the assembled
     features (a live mapping: actions added after this call are seen)."""
 

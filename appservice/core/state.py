@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS bot_memberships (
     room_id TEXT NOT NULL, user_id TEXT NOT NULL, membership TEXT NOT NULL,
     PRIMARY KEY (room_id, user_id));
 CREATE TABLE IF NOT EXISTS dm_rooms (user_id TEXT PRIMARY KEY, room_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS user_dm_rooms (room_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS once_keys (key TEXT PRIMARY KEY, done_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS offers (
     event_id TEXT PRIMARY KEY, action TEXT NOT NULL, user_id TEXT NOT NULL,
@@ -98,8 +99,11 @@ class StateReader:
         return row["room_id"] if row else None
 
     async def is_dm_room(self, room_id: str) -> str | None:
-        """The user whose DM room this is, if it is one."""
-        row = await self.db.fetchone("SELECT user_id FROM dm_rooms WHERE room_id = ?", (room_id,))
+        """The user whose DM room this is, if it is one: the DM the bot opened with them, or a
+        direct chat they opened with the bot themselves (as Element does)."""
+        row = await self.db.fetchone(
+            "SELECT user_id FROM dm_rooms WHERE room_id = ? "
+            "UNION ALL SELECT user_id FROM user_dm_rooms WHERE room_id = ? LIMIT 1", (room_id, room_id))
         return row["user_id"] if row else None
 
     async def offer(self, event_id: str) -> OfferRow | None:
@@ -156,6 +160,14 @@ class StateStore(StateReader):
         await self.db.execute(
             "INSERT INTO dm_rooms (user_id, room_id) VALUES (?, ?) "
             "ON CONFLICT(user_id) DO UPDATE SET room_id = excluded.room_id", (user_id, room_id))
+
+    async def add_user_dm(self, room_id: str, user_id: str) -> None:
+        await self.db.execute(
+            "INSERT INTO user_dm_rooms (room_id, user_id, since) VALUES (?, ?, ?) "
+            "ON CONFLICT(room_id) DO UPDATE SET user_id = excluded.user_id", (room_id, user_id, time.time()))
+
+    async def drop_user_dm(self, room_id: str) -> bool:
+        return await self.db.execute("DELETE FROM user_dm_rooms WHERE room_id = ?", (room_id,)) > 0
 
     async def claim_once(self, key: str) -> bool:
         """True the first time a key is claimed, False ever after."""

@@ -1,6 +1,7 @@
-"""The base feature: `!yakuba help`, `!yakuba status` (admins) and `!yakuba leave` (a room's
-moderators ask the bots to leave). It has no config section and no policy of its own: the
-core policies (event log, command dispatch, ✅ offers) are part of the core."""
+"""The base feature: `!yakuba help`, `!yakuba status` (admins), `!yakuba leave` (a room's
+moderators ask the bots to leave), and direct chats that staff open with the bot themselves
+(direct_chats.py). It has no config section. The core policies (event log, command dispatch,
+✅ offers) are part of the core."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 
 from appservice.core.feature import Command, Feature, Parts, Runtime
 from appservice.features.base.commands import help_, status
+from appservice.features.base.direct_chats import ADOPT, DROP, DirectChatPolicy, adopt, drop
 from appservice.features.base.leave import leave
 
 
 def setup(runtime: Runtime, settings: Any) -> Parts:
-    return Parts()
+    return Parts(policies=[DirectChatPolicy()], effects={ADOPT: adopt, DROP: drop})
 
 
 FEATURE = Feature(

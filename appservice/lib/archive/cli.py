@@ -8,7 +8,7 @@ import argparse
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from .backend import Backend
 from .disposal import DisposalRefused, dispose, due, unmanaged_rooms
@@ -18,6 +18,9 @@ from .retention import ALLOWED_YEARS, RetentionPolicy
 from .signing import ensure_signing_key
 from .store import ArchiveError, ArchiveStore
 from .verify import verify
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 
 class _UsageError(Exception):
@@ -29,7 +32,7 @@ def _parser(stderr: IO[str]) -> argparse.ArgumentParser:
         def error(self, message: str) -> NoReturn:
             raise _UsageError(f"{self.prog}: error: {message}")
 
-        def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
             if message:
                 stderr.write(message)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import structlog
 
@@ -180,7 +181,7 @@ class FsBackend:
         return self._rel(side)
 
     @staticmethod
-    def _last_newline_end(fh, size: int) -> int:  # type: ignore[no-untyped-def]
+    def _last_newline_end(fh: BinaryIO, size: int) -> int:
         block = 64 * 1024
         pos = size
         while pos > 0:

@@ -63,8 +63,8 @@ class FrozenDict(dict[str, Any]):
     def _readonly(self, *_a: Any, **_k: Any) -> Any:
         raise TypeError(f"{type(self).__name__} is read-only")
 
-    __setitem__ = __delitem__ = __ior__ = _readonly  # type: ignore[assignment]
-    clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __ior__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (dict(self),))

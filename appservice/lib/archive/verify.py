@@ -152,7 +152,7 @@ class ChainScanner:
             self._consume_gaps(seq + 1)
         linked = d.get("prev_hash") in (self.prev, self.prev_recomputed)
         if not intact:
-            shown = seq
+            shown: int | str = seq
             if linked and seq != self.expected:
                 # Link intact but seq differs: the seq itself was edited.  Trust the position.
                 shown, seq = f"{self.expected} (stored value says {seq})", self.expected
@@ -362,15 +362,15 @@ def verify(store: ArchiveStore, room_id: str | None = None) -> VerifyReport:
     if room_id is not None:
         rooms = [room_id]
     else:
-        rooms = set(store.rooms())
+        found = set(store.rooms())
         for name in store.backend.list_logs(layout.CHECKPOINTS):
             if name == layout.DISPOSAL_CHECKPOINTS:
                 continue
             safe = name[len(layout.CHECKPOINTS) :]
             room = layout.decode_room(safe) or store._room_from_log(name)
-            if room and room not in rooms:
-                rooms.add(room)  # signed checkpoints but no room data: reported as removed
-        rooms = sorted(rooms)
+            if room and room not in found:
+                found.add(room)  # signed checkpoints but no room data: reported as removed
+        rooms = sorted(found)
     refs: dict[str, tuple[str, str, int, int, str | None]] = {}
     for room in rooms:
         scanner = _verify_room(store, room, report, keys)

@@ -67,7 +67,7 @@ def decode(data: bytes, limits: ImageLimits, *, full: bool) -> Decoded:
         width=width,
         height=height,
         image=im,
-        info=dict(im.info),
+        info={k: v for k, v in im.info.items() if isinstance(k, str)},  # Pillow also has tuple keys
         exif=_exif(im),
     )
 

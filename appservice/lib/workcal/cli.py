@@ -10,12 +10,15 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from appservice.core.i18n import LOCALES
 from appservice.lib.workcal.config import CalendarConfig
 from appservice.lib.workcal.engine import UnknownScheduleError, WorkCalendar
 from appservice.lib.workcal.text import reason_text, status_line
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_WORKING, EXIT_OFF, EXIT_USAGE = 0, 1, 2
 
@@ -43,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
             self._out.write(message)
         raise _HelpShown
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         if message:
             self._out.write(message)
 
