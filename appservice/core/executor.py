@@ -131,6 +131,34 @@ class Executor:
                     result=result, details=details or {})
         await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
 
+    async def audit_once(self, once_key: str, action: str, *, actor: str | None = None,
+                         target: str | None = None, room_id: str | None = None,
+                         event_id: str | None = None, result: str = "ok",
+                         details: dict[str, Any] | None = None) -> bool:
+        """Like `audit`, but at most once ever for `once_key` (claim and row in one commit);
+        False if it was written before."""
+        row = Audit(action=action, actor=actor, target=target, room_id=room_id, event_id=event_id,
+                    result=result, details=details or {}, once_key=once_key)
+        return await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
+
+    async def send_file(self, room_id: str, data: bytes, filename: str, mimetype: str,
+                        key: tuple[str, ...]) -> str:
+        """Send `data` as an m.file as the bot; returns its event id. In an encrypted room the
+        file is encrypted first (AES-CTR + SHA-256, nio's encrypt_attachment, the standard Matrix
+        scheme), the ciphertext is uploaded, and the key travels only inside the `file` block of
+        the event, which the bot's E2EE device sends encrypted."""
+        from nio.crypto.attachments import encrypt_attachment
+
+        info = {"mimetype": mimetype.split(";")[0], "size": len(data)}
+        content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename, "info": info}
+        if await self.svc.sender.is_encrypted(room_id):
+            ciphertext, keys = encrypt_attachment(data)
+            url = await self.svc.client.upload(ciphertext, "application/octet-stream", "encrypted.bin")
+            content["file"] = {"url": url, **keys}
+        else:
+            content["url"] = await self.svc.client.upload(data, mimetype, filename)
+        return await self.send(room_id, content, key)
+
     @property
     def locale(self) -> str:
         return self.svc.config.locale

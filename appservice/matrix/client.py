@@ -24,6 +24,10 @@ class MatrixError(Exception):
         self.error = error
 
 
+# MatrixError.errcode of a download refused for its size (ours, not Synapse's).
+TOO_LARGE = "YK_TOO_LARGE"
+
+
 def q(value: str) -> str:
     """Quote one path segment (room ids, user ids and event ids contain !, @, $ and :)."""
     return quote(value, safe="")
@@ -52,14 +56,20 @@ class MatrixClient:
         if self._own_session and self._session is not None:
             await self._session.close()
 
-    async def request(self, method: str, path: str, *, json: Any = None,
-                      params: dict[str, str] | None = None, as_user: str | None = None,
-                      retries: int = 3) -> dict[str, Any]:
+    def _identity(self, as_user: str | None, params: dict[str, str] | None = None
+                  ) -> tuple[dict[str, str], dict[str, str]]:
+        """The Authorization header and query parameters for a call acting as `as_user` (default:
+        the bot); the registration's own sender needs no `user_id` parameter."""
         params = dict(params or {})
         user = as_user or self.sender
         if user != self.as_sender:
             params["user_id"] = user
-        headers = {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": f"Bearer {self._token}"}, params
+
+    async def request(self, method: str, path: str, *, json: Any = None,
+                      params: dict[str, str] | None = None, as_user: str | None = None,
+                      retries: int = 3) -> dict[str, Any]:
+        headers, params = self._identity(as_user, params)
         sess = await self._sess()
         delay = 0.5
         for attempt in range(retries + 1):
@@ -161,6 +171,47 @@ class MatrixClient:
         return await self.request("POST", f"/_matrix/client/v1/appservice/{q(appservice_id)}/ping",
                                   json={}, retries=0)
 
-    async def set_displayname(self, user_id: str, name: str) -> None:
-        await self.request("PUT", f"/_matrix/client/v3/profile/{q(user_id)}/displayname",
-                           json={"displayname": name}, as_user=user_id)
+    # -- media (the one upload and the one download) ---------------------------------------------
+
+    async def upload(self, data: bytes, content_type: str, filename: str) -> str:
+        """`POST /_matrix/media/v3/upload` as the bot; returns the mxc:// URI. Not retried."""
+        headers, params = self._identity(None, {"filename": filename})
+        headers["Content-Type"] = content_type
+        path = "/_matrix/media/v3/upload"
+        sess = await self._sess()
+        try:
+            async with sess.post(self.base_url + path, data=data, params=params, headers=headers) as resp:
+                body: Any = await resp.json(content_type=None)
+                if resp.status >= 400 or not isinstance(body, dict) or "content_uri" not in body:
+                    b = body if isinstance(body, dict) else {}
+                    raise MatrixError(resp.status, b.get("errcode"), b.get("error"), "POST", path)
+                return str(body["content_uri"])
+        except aiohttp.ClientError as exc:
+            raise MatrixError(0, "M_CONNECTION", type(exc).__name__, "POST", path) from None
+
+    async def download(self, server: str, media_id: str, max_bytes: int) -> bytes:
+        """The bytes of mxc://server/media_id as the bot, refused before reading past `max_bytes`.
+
+        Raises MatrixError: the HTTP status for a non-200 answer; errcode TOO_LARGE for a file
+        over the limit; errcode M_CONNECTION (status 0, `error` = the aiohttp exception's name)
+        for a network failure. Not retried."""
+        headers, params = self._identity(None)
+        path = f"/_matrix/client/v1/media/download/{q(server)}/{q(media_id)}"
+        sess = await self._sess()
+        try:
+            async with sess.get(self.base_url + path, headers=headers, params=params) as resp:
+                if resp.status != 200:
+                    raise MatrixError(resp.status, None, None, "GET", path)
+                length = resp.content_length
+                if length is not None and length > max_bytes:
+                    raise MatrixError(resp.status, TOO_LARGE, None, "GET", path)
+                chunks: list[bytes] = []
+                total = 0
+                async for chunk in resp.content.iter_chunked(65536):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise MatrixError(resp.status, TOO_LARGE, None, "GET", path)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except aiohttp.ClientError as exc:
+            raise MatrixError(0, "M_CONNECTION", type(exc).__name__, "GET", path) from None

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from nio.crypto.attachments import decrypt_attachment
 
 from appservice.core.events import Event
-from appservice.matrix.client import MatrixClient, q
+from appservice.matrix.client import TOO_LARGE, MatrixClient, MatrixError
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 
@@ -71,24 +70,12 @@ async def download(client: MatrixClient, event: Event, *, max_bytes: int = DEFAU
 
 
 async def _fetch(client: MatrixClient, server: str, media_id: str, max_bytes: int) -> bytes:
-    sess = await client._sess()
-    path = f"/_matrix/client/v1/media/download/{q(server)}/{q(media_id)}"
-    params = {} if client.sender == client.as_sender else {"user_id": client.sender}
-    headers = {"Authorization": f"Bearer {client._token}"}
+    """client.download, its failures as MediaError reasons: http_<status>, too_large, network:<error>."""
     try:
-        async with sess.get(client.base_url + path, headers=headers, params=params) as resp:
-            if resp.status != 200:
-                raise MediaError(f"http_{resp.status}")
-            length = resp.content_length
-            if length is not None and length > max_bytes:
-                raise MediaError("too_large")
-            chunks: list[bytes] = []
-            total = 0
-            async for chunk in resp.content.iter_chunked(65536):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise MediaError("too_large")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except aiohttp.ClientError as exc:
-        raise MediaError(f"network:{type(exc).__name__}") from None
+        return await client.download(server, media_id, max_bytes)
+    except MatrixError as exc:
+        if exc.errcode == TOO_LARGE:
+            raise MediaError("too_large") from None
+        if exc.errcode == "M_CONNECTION":
+            raise MediaError(f"network:{exc.error}") from None
+        raise MediaError(f"http_{exc.status}") from None

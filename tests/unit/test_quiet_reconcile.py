@@ -13,6 +13,7 @@ import structlog
 
 from appservice.core.clock import FixedClock
 from appservice.core.db import Database
+from appservice.core.executor import Executor
 from appservice.features.quiet.config import quiet_config_from_dict
 from appservice.features.quiet.reconcile import Reconciler
 from appservice.features.quiet.rules import ALERT_ID, QUIET_ID, is_ours
@@ -59,7 +60,7 @@ async def setup(tmp_path: Path):
         svc = SimpleNamespace(config=make_config(), client=client, clock=clock)
         store = QuietStore(db)
         made["store"] = store
-        return Reconciler(cfg, WorkCalendar(cfg.calendar), store, svc), client, store  # type: ignore[arg-type]
+        return Reconciler(cfg, WorkCalendar(cfg.calendar), store, Executor(svc)), client, store  # type: ignore[arg-type]
 
     yield make, clock
     db.close()

@@ -135,11 +135,11 @@ async def test_here_answers_in_room_when_the_bot_is_there(h: Harness) -> None:
 async def test_export_uploads_a_file(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[dict[str, Any]] = []
 
-    async def fake_send_file(svc, room_id, data, filename, mimetype, txn_id):
+    async def fake_send_file(room_id, data, filename, mimetype, key):
         sent.append({"room": room_id, "data": data, "filename": filename, "mimetype": mimetype})
         return "$file"
 
-    monkeypatch.setattr(commands, "send_file", fake_send_file)
+    monkeypatch.setattr(h.rt.executor, "send_file", fake_send_file)
     for i in range(3):
         await h.rt.on_archive(Effect(kind="archive", payload={"kind": "message"}), event(
             event_id=f"$m{i}", content={"msgtype": "m.text", "body": f"=SUM(A{i})"}), h.services)

@@ -15,6 +15,7 @@ from appservice.app.config import config_from_dict
 from appservice.core.clock import Clock
 from appservice.core.db import Database
 from appservice.core.events import Event, parse_event
+from appservice.core.executor import Executor
 from appservice.core.inbox import Inbox
 from appservice.core.metrics import Metrics
 from appservice.core.services import Services
@@ -164,7 +165,7 @@ async def harness(tmp: Path, **retention: Any) -> Harness:
     services = Services(cfg, Clock(), client, state, Inbox(db, cfg.bot_user_ids), Metrics(), sender)  # type: ignore[arg-type]
     settings = RetentionSettings.from_config(cfg)
     ensure_signing_key(settings.key_path)
-    rt = Retention(services, settings, settings.make_store(), RetentionTables(db),
+    rt = Retention(Executor(services), settings, settings.make_store(), RetentionTables(db),
                    Directory.load(settings.directory) if settings.directory else None)
     return Harness(services, client, rt, db, tmp)
 

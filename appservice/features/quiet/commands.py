@@ -3,6 +3,10 @@
 `quiet` mixes scopes, so it is registered as "room" and checks here: `status`, `preview` and
 `reconcile` only for Yakuba admins in the admin room (refusals audited as for admin commands);
 `off`/`on` (opt-out) only in the user's own DM with the bot. Anywhere else it stays silent.
+
+Messages and audit rows go through the executor (`QuietFeature.executor`). Documented exception:
+the announce room's alias lookup and the bot's join on a 403 are Matrix-layer calls, a multi-step
+operation whose next step (join, then send again) depends on the last.
 """
 
 from __future__ import annotations
@@ -57,9 +61,9 @@ async def quiet(inv: Invocation) -> Reply:
     if where != "admin":
         return Reply(messages=[Message("core.refused_scope")])
     if inv.sender not in await inv.services.admins():
-        await inv.services.state.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
-                                       event_id=inv.event_id, result="refused",
-                                       details={"command": f"quiet {sub}"})
+        await _feature(inv).executor.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
+                                           event_id=inv.event_id, result="refused",
+                                           details={"command": f"quiet {sub}"})
         return Reply(messages=[Message("core.refused")])
     if sub == "status":
         return await _status(inv)
@@ -79,9 +83,9 @@ async def _opt(inv: Invocation, out: bool) -> Reply:
     if out and not feature.cfg.allow_opt_out:
         return Reply(messages=[Message("quiet.optout.not_allowed")])
     changed = await feature.store.set_opt_out(inv.sender, out)
-    await inv.services.state.audit("quiet_opt_out" if out else "quiet_opt_in", actor=inv.sender,
-                                   target=inv.sender, room_id=inv.room_id, event_id=inv.event_id,
-                                   result="ok" if changed else "unchanged")
+    await feature.executor.audit("quiet_opt_out" if out else "quiet_opt_in", actor=inv.sender,
+                                 target=inv.sender, room_id=inv.room_id, event_id=inv.event_id,
+                                 result="ok" if changed else "unchanged")
     await feature.reconciler.reconcile_one(inv.sender)
     return Reply(messages=[Message("quiet.optout.off" if out else "quiet.optout.on")])
 
@@ -166,35 +170,36 @@ async def emergency(inv: Invocation) -> Reply:
     else:
         raise CommandError("expected on <reason> or off")
     await feature.store.set_disaster(state)
-    await inv.services.state.audit("quiet_disaster_on" if state.on else "quiet_disaster_off",
-                                   actor=inv.sender, room_id=inv.room_id, event_id=inv.event_id,
-                                   details={"reason": state.reason})
+    await feature.executor.audit("quiet_disaster_on" if state.on else "quiet_disaster_off",
+                                 actor=inv.sender, room_id=inv.room_id, event_id=inv.event_id,
+                                 details={"reason": state.reason})
     feature.reconciler.request("disaster", force=True)
     messages = [Message("quiet.disaster.on" if state.on else "quiet.disaster.off", {"reason": state.reason})]
     if feature.cfg.announce_room:
-        if not await _announce(inv, feature.cfg.announce_room, announce, f"{inv.event_id}:{sub}"):
+        if not await _announce(inv, feature, feature.cfg.announce_room, announce, f"{inv.event_id}:{sub}"):
             messages.append(Message("quiet.disaster.announce_failed"))
     return Reply(messages=messages)
 
 
-async def _announce(inv: Invocation, room: str, message: Message, key: str) -> bool:
-    from appservice.core.executor import render, txn_id_for  # the executor imports commands
+async def _announce(inv: Invocation, feature: QuietFeature, room: str, message: Message, key: str) -> bool:
+    from appservice.core.executor import render  # the executor imports commands
 
     svc = inv.services
-    content = {"msgtype": "m.notice", "body": render(message, svc.config.locale)}
+    executor = feature.executor
+    text = render(message, svc.config.locale)
     try:
         room_id = room
         if room.startswith("#"):
             room_id = str((await svc.client.request(
                 "GET", f"/_matrix/client/v3/directory/room/{q(room)}"))["room_id"])
-        txn = txn_id_for("quiet-announce", key)
+        key_tuple = ("quiet-announce", key)
         try:
-            await svc.sender.send(room_id, content, txn)
+            await executor.post(room_id, text, key_tuple)
         except MatrixError as exc:
             if exc.status != 403:
                 raise
             await svc.client.join(room_id)  # not in the room yet: join (if allowed) and retry
-            await svc.sender.send(room_id, content, txn)
+            await executor.post(room_id, text, key_tuple)
         return True
     except (MatrixError, KeyError, RuntimeError, TimeoutError) as exc:
         log.warning("quiet_announce_failed", room=room, error=type(exc).__name__)

@@ -1,5 +1,10 @@
 """Reconciliation: every local user's push rules brought to what quiet hours want right now.
 
+Documented exception to "effects through the executor": push rules are read and written with
+Matrix-layer calls (client.request as the user), because a user's reconciliation is a multi-step
+operation whose next step depends on the last (read the rules, plan, apply; re-read on a failed
+call). Any message or audit row goes through the executor.
+
 A run lists the local users (admin API, as the bot), computes each one's desired rule list
 (rules.RuleBook.for_user), reads the user's rules (`GET /pushrules/` masquerading as the user),
 and applies the plan (rules.plan) — only ever naming rules with our prefix. Runs are:
@@ -28,6 +33,7 @@ from typing import Any
 
 import structlog
 
+from appservice.core.executor import Executor
 from appservice.core.services import Services
 from appservice.features.quiet.config import QuietConfig
 from appservice.features.quiet.rules import QUIET_ID, Op, Rule, RuleBook, plan, signature
@@ -66,12 +72,13 @@ class RunSummary:
 
 
 class Reconciler:
-    def __init__(self, cfg: QuietConfig, calendar: WorkCalendar, store: QuietStore, services: Services) -> None:
+    def __init__(self, cfg: QuietConfig, calendar: WorkCalendar, store: QuietStore, executor: Executor) -> None:
         self.cfg = cfg
         self.calendar = calendar
         self.store = store
-        self.svc = services
-        self.book = RuleBook.build(cfg.emergency_markers, services.config.sender)
+        self.executor = executor
+        self.svc: Services = executor.svc
+        self.book = RuleBook.build(cfg.emergency_markers, self.svc.config.sender)
         self.exempt_ids: frozenset[str] = frozenset(r for r in cfg.exempt_rooms if r.startswith("!"))
         self.exempt_members: dict[str, set[str]] = {}
         self._run_lock = asyncio.Lock()

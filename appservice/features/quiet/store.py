@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from appservice.core.db import Database, transaction
-from appservice.core.state import StateReader
 
 # This module's tables; run (idempotently) when the database opens.
 TABLES = """
@@ -80,10 +79,6 @@ def parse_exempt(raw: str | None) -> frozenset[str]:
     except ValueError:
         return frozenset()
     return frozenset(str(r) for r in data) if isinstance(data, list) else frozenset()
-
-
-async def read_disaster(state: StateReader) -> Disaster:
-    return parse_disaster(await state.get(DISASTER_KEY))
 
 
 class QuietStore:

@@ -5,8 +5,8 @@ tables    — Yakuba-side state: flags, display names, retries, pending disposal
 records   — Matrix event → archive record (pure)
 policy    — ArchivePolicy (pure): events of flagged rooms become Effect("archive")
 runtime   — the effect handler, flag/unflag in Matrix, retries
-commands  — `!yakuba archive …`
-upload    — exports uploaded to the (encrypted) admin room
+commands  — `!yakuba archive …` (exports reach the admin room through Executor.send_file,
+            encrypted there when the room is)
 See docs/retention.md (operators) and docs/archive.md (the storage layer).
 """
 

@@ -26,12 +26,11 @@ import structlog
 from appservice.core.commands import CommandError, Invocation, Reply
 from appservice.core.decisions import Decision, DirectNotice, Message, Notice
 from appservice.core.events import Event
-from appservice.core.executor import render, txn_id_for
+from appservice.core.executor import render
 from appservice.core.feature import Command, OfferHandler
 from appservice.core.services import Services
 from appservice.core.state import OfferRow
 from appservice.features.retention.runtime import Retention, RoomNotFound
-from appservice.features.retention.upload import MIMETYPES, send_file
 from appservice.lib.archive import ALLOWED_YEARS, DisposalRefused, RetentionPolicy
 from appservice.lib.archive.disposal import unmanaged_rooms
 from appservice.lib.archive.export import FORMATS
@@ -51,6 +50,7 @@ USAGE = ("archive flag <room> --years N [--category 分類] [--dept 主管部署
 _ALL_DATES = (date(1, 1, 1), date(9999, 12, 31))
 _CODE = re.compile(r"^[0-9a-f]{6}$")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+MIMETYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson", "html": "text/html; charset=utf-8"}
 
 
 def _rt(inv: Invocation) -> Retention:
@@ -134,8 +134,9 @@ async def _gate_admin(inv: Invocation, sub: str) -> Reply | None:
         talkative = await svc.state.is_dm_room(inv.room_id) == inv.sender
         return Reply(messages=[Message("core.refused_scope")]) if talkative else Reply()
     if inv.sender not in await svc.admins():
-        await svc.state.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
-                              event_id=inv.event_id, result="refused", details={"command": f"archive {sub}"})
+        await _rt(inv).executor.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
+                                      event_id=inv.event_id, result="refused",
+                                      details={"command": f"archive {sub}"})
         return Reply(messages=[Message("core.refused")])
     return None
 
@@ -174,9 +175,9 @@ async def _flag(inv: Invocation, args: tuple[str, ...]) -> Reply:
     since = _backfill_date(svc, opts.get("backfill-from"))
 
     async def audit(result: str, **details: Any) -> None:
-        await svc.state.audit("archive_backfill", actor=inv.sender, target=room, room_id=inv.room_id,
-                              event_id=inv.event_id, result=result,
-                              details={"from": since.isoformat() if since else None, **details})
+        await rt.executor.audit("archive_backfill", actor=inv.sender, target=room, room_id=inv.room_id,
+                                event_id=inv.event_id, result=result,
+                                details={"from": since.isoformat() if since else None, **details})
 
     try:
         if since is not None:
@@ -243,8 +244,9 @@ async def _here(inv: Invocation, args: tuple[str, ...]) -> Reply:
     except MatrixError:
         state = []
     if not svc.config.is_local(inv.sender) or inv.sender not in moderators(state):
-        await svc.state.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
-                              event_id=inv.event_id, result="refused", details={"command": "archive here"})
+        await _rt(inv).executor.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
+                                      event_id=inv.event_id, result="refused",
+                                      details={"command": "archive here"})
         return await answer(Reply(messages=[Message("retention.refused_moderator")]))
     outcome = await _rt(inv).flag(inv.room_id, policy, actor=inv.sender, via="room")
     if outcome.notice_sent and not outcome.problems:
@@ -304,16 +306,16 @@ async def _export(inv: Invocation, args: tuple[str, ...]) -> Reply:
     count, data = await asyncio.to_thread(run)
     period = _t(svc, "retention.export.all") if (start, end) == _ALL_DATES else \
         f"{'' if start == _ALL_DATES[0] else start.isoformat()}〜{'' if end == _ALL_DATES[1] else end.isoformat()}"
-    await svc.state.audit("archive_export", actor=inv.sender, target=room, room_id=inv.room_id,
-                          event_id=inv.event_id, result="ok" if data is not None else "too_large",
-                          details={"format": fmt, "records": count, "from": start.isoformat(),
-                                   "to": end.isoformat()})
+    await rt.executor.audit("archive_export", actor=inv.sender, target=room, room_id=inv.room_id,
+                            event_id=inv.event_id, result="ok" if data is not None else "too_large",
+                            details={"format": fmt, "records": count, "from": start.isoformat(),
+                                     "to": end.isoformat()})
     if data is None:
         return Reply(messages=[Message("retention.export.too_large", {"limit_mib": limit // (1024 * 1024)})])
     stamp = datetime.now(JST).strftime("%Y%m%d-%H%M")
     local = re.sub(r"[^A-Za-z0-9]+", "", room.split(":", 1)[0])[:16]
     filename = f"yakuba-archive-{local}-{stamp}.{fmt}"
-    await send_file(svc, inv.room_id, data, filename, MIMETYPES[fmt], txn_id_for(inv.event_id, "archive_export"))
+    await rt.executor.send_file(inv.room_id, data, filename, MIMETYPES[fmt], (inv.event_id, "archive_export"))
     return Reply(messages=[Message("retention.export.done", {
         "room": room, "count": count, "format": fmt, "period": period, "file": filename})])
 
@@ -360,13 +362,12 @@ async def _dispose(inv: Invocation, args: tuple[str, ...]) -> Reply:
     if plan.media:
         lines.append(_t(svc, "retention.dispose.plan_media", count=len(plan.media)))
     lines.append(_t(svc, "retention.dispose.plan_confirm", code=code, hours=CONFIRM_TTL_S // 3600))
-    content = {"msgtype": "m.notice", "body": "\n".join(lines),
-               "m.relates_to": {"m.in_reply_to": {"event_id": inv.event_id}}}
-    sent = await svc.sender.send(inv.room_id, content, txn_id_for(inv.event_id, "archive_dispose_plan"))
+    sent = await rt.executor.post(inv.room_id, "\n".join(lines), (inv.event_id, "archive_dispose_plan"),
+                                  reply_to=inv.event_id)
     if sent:
         await svc.state.add_offer(sent, OFFER_ACTION, inv.sender, inv.room_id, inv.event_id, {"code": code})
-    await svc.state.audit("archive_dispose_requested", actor=inv.sender, target=room, room_id=inv.room_id,
-                          event_id=inv.event_id, details={"code": code, "segments": len(plan.segments)})
+    await rt.executor.audit("archive_dispose_requested", actor=inv.sender, target=room, room_id=inv.room_id,
+                            event_id=inv.event_id, details={"code": code, "segments": len(plan.segments)})
     return Reply()
 
 
@@ -390,8 +391,8 @@ async def confirm_disposal(rt: Retention, svc: Services, code: str, confirmer: s
         result = await asyncio.to_thread(rt.store.dispose, pending.room_id, confirmer, reason)
     except DisposalRefused as exc:
         await rt.tables.decide_disposal(code, "refused", confirmer, str(exc)[:300], from_status="running")
-        await svc.state.audit("archive_dispose", actor=confirmer, target=pending.room_id, result="refused",
-                              details={"code": code, "via": via})
+        await rt.executor.audit("archive_dispose", actor=confirmer, target=pending.room_id, result="refused",
+                                details={"code": code, "via": via})
         return [Message("retention.dispose.refused", {"reason": str(exc)[:300]})]
     except Exception:
         await rt.tables.decide_disposal(code, "failed", confirmer, from_status="running")
@@ -400,7 +401,7 @@ async def confirm_disposal(rt: Retention, svc: Services, code: str, confirmer: s
     summary = f"seq {rec.seq} {rec.hash}" if rec is not None else "-"
     await rt.tables.decide_disposal(code, "done", confirmer, summary, from_status="running")
     records = sum(d.records for d in result.segments)
-    await svc.state.audit("archive_dispose", actor=confirmer, target=pending.room_id, details={
+    await rt.executor.audit("archive_dispose", actor=confirmer, target=pending.room_id, details={
         "code": code, "via": via, "requested_by": pending.requested_by, "segments": len(result.segments),
         "records": records, "media": len(result.media), "disposal_seq": rec.seq if rec else None,
         "disposal_hash": rec.hash if rec else None})

@@ -36,7 +36,7 @@ def setup(runtime: Runtime, settings: RetentionSettings) -> Parts:
         log.warning("archive_signing_key_created", path=str(settings.key_path), fingerprint=fingerprint)
     store = settings.make_store()
     tables = RetentionTables(runtime.db)
-    retention = Retention(runtime.services, settings, store, tables, directory)
+    retention = Retention(runtime.executor, settings, store, tables, directory)
     return Parts(
         component=retention,
         policies=[ArchivePolicy(tables)],

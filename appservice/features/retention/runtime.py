@@ -1,5 +1,10 @@
 """The effectful side of retention: the archive effect handler, flagging in Matrix, retries.
 
+Documented exception to "effects through the executor": inviting and joining the archive bot,
+its leaving, and the `jp.yakuba.archive` state event are Matrix-layer calls (client / bot),
+because they are multi-step operations whose next step depends on the last (who may act, did
+the invite land, did the join work). Every message and audit row goes through the executor.
+
 Flagging a room (`flag` in the admin room, or `here` by a room moderator):
 1. the RetentionPolicy goes into the ArchiveStore (append-only policy log) and the flag into
    yakuba.db (`retention_flags`); display names of the current members are snapshotted;
@@ -33,7 +38,7 @@ import structlog
 
 from appservice.core.decisions import Effect, Message
 from appservice.core.events import Event, MalformedEvent, parse_event
-from appservice.core.executor import render, txn_id_for
+from appservice.core.executor import Executor, render
 from appservice.core.services import Services
 from appservice.features.retention.config import RetentionSettings
 from appservice.features.retention.records import (
@@ -149,9 +154,10 @@ class FlagOutcome:
 
 
 class Retention:
-    def __init__(self, services: Services, settings: RetentionSettings, store: ArchiveStore,
+    def __init__(self, executor: Executor, settings: RetentionSettings, store: ArchiveStore,
                  tables: RetentionTables, directory: Directory | None) -> None:
-        self.svc = services
+        self.executor = executor
+        self.svc: Services = executor.svc
         self.settings = settings
         self.store = store
         self.tables = tables
@@ -235,10 +241,10 @@ class Retention:
         except MediaError as exc:
             if _transient(exc.reason):
                 raise
-            await self.svc.state.audit("archive_media_failed", actor=event.sender, room_id=event.room_id,
-                                       event_id=event.event_id, result="error",
-                                       details={"reason": exc.reason},
-                                       once_key=f"archive_media_failed:{event.event_id}")
+            await self.executor.audit_once(f"archive_media_failed:{event.event_id}", "archive_media_failed",
+                                           actor=event.sender, room_id=event.room_id,
+                                           event_id=event.event_id, result="error",
+                                           details={"reason": exc.reason})
             return None  # the record keeps the name/type/size the sender gave, without a hash
         return await asyncio.to_thread(self.store.put_media, att.data,
                                        name or att.filename or "attachment",
@@ -325,8 +331,8 @@ class Retention:
         await self.tables.set_flag(room_id, years=policy.years, category=policy.category,
                                    department=policy.department, flagged_by=actor,
                                    flagged_at=now.timestamp(), via=via)
-        await svc.state.audit("archive_flag", actor=actor, target=room_id, room_id=room_id,
-                              details={"years": policy.years, "via": via})
+        await self.executor.audit("archive_flag", actor=actor, target=room_id, room_id=room_id,
+                                  details={"years": policy.years, "via": via})
 
         bots = svc.config.bot_user_ids
         content = {"active": True, "retention_years": policy.years, "category": policy.category,
@@ -350,9 +356,9 @@ class Retention:
             "who": actor, "years": policy.years, "category": policy.category or "-",
             "department": policy.department or "-", "bot": self.archive_bot}), self.locale)
         try:
-            await svc.sender.send(room_id, {"msgtype": "m.notice", "body": text},
-                                  txn_id_for(room_id, "archive_flag", str(now.timestamp())),
-                                  as_user=self.archive_bot)
+            await self.executor.send(room_id, {"msgtype": "m.notice", "body": text},
+                                     (room_id, "archive_flag", str(now.timestamp())),
+                                     as_user=self.archive_bot)
             outcome.notice_sent = True
         except Exception as exc:
             log.warning("archive_notice_failed", room_id=room_id, error=type(exc).__name__)
@@ -478,9 +484,9 @@ class Retention:
             return None
         text = render(Message("retention.notice.unflagged", {"who": actor}), self.locale)
         with contextlib.suppress(Exception):
-            await svc.sender.send(room_id, {"msgtype": "m.notice", "body": text},
-                                  txn_id_for(room_id, "archive_unflag", str(time.time())),
-                                  as_user=self.archive_bot)
+            await self.executor.send(room_id, {"msgtype": "m.notice", "body": text},
+                                     (room_id, "archive_unflag", str(time.time())),
+                                     as_user=self.archive_bot)
         content = {"active": False, "retention_years": flag.years, "category": flag.category,
                    "department": flag.department, "unflagged_by": actor,
                    "unflagged_at": datetime.now(JST).isoformat(timespec="seconds")}
@@ -500,7 +506,7 @@ class Retention:
                 await self.archive_event(closing, "notice")
             except Exception as exc:
                 log.warning("archive_unflag_record_failed", room_id=room_id, error=type(exc).__name__)
-        await svc.state.audit("archive_unflag", actor=actor, target=room_id, room_id=room_id)
+        await self.executor.audit("archive_unflag", actor=actor, target=room_id, room_id=room_id)
         bot = svc.bots.get(self.archive_bot)
         try:
             if bot is not None and bot.client is not None:
