@@ -12,7 +12,10 @@ from appservice.core.decisions import Audit, Decision, Effect
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
 
-ACCEPT_KEYS = frozenset({"✅", "✔️", "✔", "☑️", "👍"})
+# Only ✅ confirms — every message that offers an action says "react with ✅". A 👍 is how
+# people say "seen" in Japanese offices; it must never delete a message or offboard someone.
+# Clients send ✅ with or without the emoji variation selector.
+ACCEPT_KEYS = frozenset({"✅", "✅\ufe0f"})
 
 
 def accepted_target(event: Event) -> str | None:
