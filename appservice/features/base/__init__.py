@@ -9,12 +9,14 @@ from typing import Any
 
 from appservice.core.feature import Command, Feature, Parts, Runtime
 from appservice.features.base.commands import help_, status
+from appservice.features.base.component import Base
 from appservice.features.base.direct_chats import ADOPT, DROP, DirectChatPolicy, adopt, drop
 from appservice.features.base.leave import leave
 
 
 def setup(runtime: Runtime, settings: Any) -> Parts:
-    return Parts(policies=[DirectChatPolicy()], effects={ADOPT: adopt, DROP: drop})
+    return Parts(component=Base(runtime.executor), policies=[DirectChatPolicy()],
+                 effects={ADOPT: adopt, DROP: drop})
 
 
 FEATURE = Feature(

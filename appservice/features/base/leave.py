@@ -1,16 +1,23 @@
-"""Commands any room's moderators may use in their own room: `!yakuba leave`."""
+"""Commands any room's moderators may use in their own room: `!yakuba leave`.
+
+Documented exception to "effects through the executor": the bots' leaving is a Matrix-layer call
+(bot / client), one bot after another, each through its E2EE device when it is running or
+masquerading when not, then its membership noted. The farewell and the audit row go through the
+executor."""
 
 from __future__ import annotations
 
 from appservice.core.commands import Invocation, Reply
 from appservice.core.decisions import Message
 from appservice.core.executor import render
+from appservice.features.base.component import Base
 from appservice.matrix.room_roles import moderators, room_state
 
 
 async def leave(inv: Invocation) -> Reply:
     """The Yakuba bots leave this room (asked by one of its moderators)."""
     svc = inv.services
+    base: Base = inv.feature
     if inv.room_id == await svc.state.admin_room():
         return Reply(messages=[Message("core.leave.not_admin_room")])
     if inv.sender not in moderators(await room_state(svc.client, inv.room_id)):
@@ -18,7 +25,7 @@ async def leave(inv: Invocation) -> Reply:
     bots = svc.bots
     joined = await svc.state.bots_joined(inv.room_id)
     text = render(Message("core.leave.bye"), svc.config.locale)
-    await svc.sender.send(inv.room_id, {"msgtype": "m.notice", "body": text}, f"leave-{inv.event_id}")
+    await base.executor.post(inv.room_id, text, ("leave", inv.event_id))
     for user_id in joined:
         bot = bots.get(user_id)
         if bot is not None and bot.is_ready():
@@ -26,5 +33,5 @@ async def leave(inv: Invocation) -> Reply:
         else:
             await svc.client.leave(inv.room_id, as_user=user_id)
             await svc.state.note_bot_membership(inv.room_id, user_id, "leave")
-    await svc.state.audit("bot_left", actor=inv.sender, room_id=inv.room_id, details={"bots": joined})
+    await base.executor.audit("bot_left", actor=inv.sender, room_id=inv.room_id, details={"bots": joined})
     return Reply()
