@@ -4,31 +4,26 @@ All are admin-scope (Yakuba admins, in the admin room — checked by the admin_c
 before a handler runs). Lock, logout and suspend act at once (a lost phone cannot wait);
 offboarding always shows a dry run first and acts only after `!yakuba confirm <code>` or a ✅
 on the plan (with `offboarding.four_eyes`, from a different admin than the one who asked).
-What a handler posts itself (the dry run, the audit export) and every audit row go through the
-executor (`ob.executor`).
+What a handler posts itself (the dry run, the audit export as a file) and every audit row go
+through the executor (`ob.executor`).
 """
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
-
-import aiohttp
 
 from appservice.core.commands import CommandError, Invocation, Reply
 from appservice.core.decisions import Message
 from appservice.core.events import Event
-from appservice.core.executor import Executor, render
+from appservice.core.executor import render
 from appservice.core.feature import Command
-from appservice.core.services import Services
 from appservice.features.offboarding import report
 from appservice.features.offboarding.auditlog import audit_csv, audit_rows
 from appservice.features.offboarding.csvfile import parse_csv
 from appservice.features.offboarding.plan import ArgError, normalize_user, parse_offboard_args, parse_target
 from appservice.features.offboarding.policy import OFFER_ACTION
 from appservice.features.offboarding.runtime import Offboarding
-from appservice.matrix.client import MatrixClient, MatrixError
 from appservice.matrix.media import MediaError, download
 
 CSV_MAX_BYTES = 2 * 1024 * 1024
@@ -188,8 +183,8 @@ async def audit(inv: Invocation) -> Reply:
     if export:
         rows = await audit_rows(svc.state.db, user, 100_000)
         stamp = svc.clock.now().astimezone(ob.tz).strftime("%Y%m%d-%H%M")
-        await send_file(svc, ob.executor, inv.room_id, audit_csv(rows, ob.tz), f"yakuba-audit-{stamp}.csv",
-                        "text/csv", (inv.event_id, "offboarding.audit_export"))
+        await ob.executor.send_file(inv.room_id, audit_csv(rows, ob.tz), f"yakuba-audit-{stamp}.csv", "text/csv",
+                                    (inv.event_id, "offboarding.audit_export"))
         await ob.executor.audit("audit.export", actor=inv.sender, target=user, room_id=inv.room_id,
                                 details={"rows": len(rows)})
         return Reply(messages=[Message("offboarding.audit.exported", {"count": len(rows)})])
@@ -201,42 +196,6 @@ async def audit(inv: Invocation) -> Reply:
         when = datetime.fromtimestamp(r["ts"], ob.tz).strftime("%m-%d %H:%M")
         lines.append(f"{when} {r['action']} {r['actor'] or '-'} → {r['target'] or '-'} [{r['result']}]")
     return Reply(messages=[Message("offboarding.audit.header", {"count": len(rows)})], text=lines)
-
-
-async def _upload(client: MatrixClient, data: bytes, content_type: str, filename: str) -> str:
-    """`POST /_matrix/media/v3/upload` as the bot; returns the mxc:// URI."""
-    sess = await client._sess()
-    params = {"filename": filename}
-    if client.sender != client.as_sender:
-        params["user_id"] = client.sender
-    try:
-        async with sess.post(client.base_url + "/_matrix/media/v3/upload", data=data, params=params,
-                             headers={"Authorization": f"Bearer {client._token}",
-                                      "Content-Type": content_type}) as resp:
-            body = await resp.json(content_type=None)
-            if resp.status != 200 or not isinstance(body, dict) or "content_uri" not in body:
-                b = body if isinstance(body, dict) else {}
-                raise MatrixError(resp.status, b.get("errcode"), b.get("error"), "POST", "/_matrix/media/v3/upload")
-            return str(body["content_uri"])
-    except aiohttp.ClientError as exc:
-        raise MatrixError(0, "M_CONNECTION", type(exc).__name__, "POST", "/_matrix/media/v3/upload") from None
-
-
-async def send_file(svc: Services, executor: Executor, room_id: str, data: bytes, filename: str, mimetype: str,
-                    key: tuple[str, ...]) -> str:
-    """An m.file from the bot: encrypted (attachment encryption) in encrypted rooms. The file is
-    uploaded here; the event goes through the executor (`key` makes its transaction id)."""
-    info = {"mimetype": mimetype, "size": len(data)}
-    content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename, "info": info}
-    if await svc.sender.is_encrypted(room_id):
-        from nio.crypto.attachments import encrypt_attachment
-
-        cipher, keys = encrypt_attachment(data)
-        mxc = await _upload(svc.client, cipher, "application/octet-stream", filename)
-        content["file"] = {"url": mxc, "mimetype": mimetype, **keys}
-    else:
-        content["url"] = await _upload(svc.client, data, mimetype, filename)
-    return await executor.send(room_id, content, key)
 
 
 COMMANDS = (
