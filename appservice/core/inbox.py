@@ -102,10 +102,11 @@ class Inbox:
                     if len(blob) > MAX_EVENT_BYTES:
                         raise MalformedEvent(f"event larger than {MAX_EVENT_BYTES} bytes")
                     ev = parse_event(raw)
-                except (MalformedEvent, TypeError, ValueError) as exc:
+                    _require_utf8(ev)
+                except (MalformedEvent, TypeError, ValueError, RecursionError) as exc:
                     rejected += 1
                     c.execute("INSERT INTO inbox_rejected (txn_id, reason, received_at, excerpt) "
-                              "VALUES (?, ?, ?, ?)", (txn_id, str(exc)[:200], now, _excerpt(raw)))
+                              "VALUES (?, ?, ?, ?)", (txn_id, _safe(str(exc))[:200], now, _excerpt(raw)))
                     continue
                 _learn_state(c, ev, self.bot_ids)
                 status = "pending"
@@ -218,8 +219,24 @@ def to_json(raw: Any) -> str:
     return blob
 
 
+def _require_utf8(ev: Event) -> None:
+    """Ids and the type are stored as columns: a lone surrogate (legal in JSON, not in UTF-8)
+    there would fail the whole transaction, and Synapse would retry it forever."""
+    for name in ("event_id", "room_id", "type", "sender", "state_key"):
+        value = getattr(ev, name)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise MalformedEvent(f"{name} is not valid UTF-8") from None
+
+
+def _safe(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _excerpt(raw: Any) -> str:
     """Enough to debug the shape of a bad event, never its content."""
     if isinstance(raw, dict):
-        return json.dumps({k: type(v).__name__ for k, v in list(raw.items())[:20]})
+        return json.dumps({_safe(str(k))[:40]: type(v).__name__ for k, v in list(raw.items())[:20]})
     return type(raw).__name__

@@ -57,9 +57,10 @@ class AppserviceHTTP:
             return _error(500, "M_UNKNOWN", "internal error")
 
     def _auth(self, request: web.Request) -> web.Response | None:
-        """Synapse sends `Authorization: Bearer <hs_token>`; older ones `?access_token=`."""
+        """Synapse sends `Authorization: Bearer <hs_token>`. The legacy `?access_token=` query
+        parameter is refused: a token in a URL ends up in proxy and access logs."""
         header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else request.query.get("access_token")
+        token = header[7:] if header.startswith("Bearer ") else None
         if not token:
             return _error(401, "M_UNAUTHORIZED", "missing hs_token")
         if not hmac.compare_digest(token.encode(), self._hs_token):
@@ -74,7 +75,7 @@ class AppserviceHTTP:
         txn_id = request.match_info["txn_id"]
         try:
             body = await request.json(loads=json.loads)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nested beyond the parser's depth
             self.metrics.transactions.labels("bad_json").inc()
             return _error(400, "M_NOT_JSON", "body is not JSON")
         if not isinstance(body, dict) or not isinstance(body.get("events", []), list):
