@@ -18,52 +18,9 @@ import yaml
 
 from appservice.core.config import AppserviceConfig, Config, HomeserverConfig
 from appservice.core.configerror import ConfigError
+from appservice.core.schema import Bool, Choice, Custom, Int, List, Raw, Schema, Str
 
 _USER_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")
-CORE_SECTIONS = ("homeserver", "appservice", "data_dir", "locale", "admins", "admin_room", "logging", "testing")
-
-
-# -- small typed getters: each raises ConfigError with the full path -------------------------
-
-def _section(data: dict[str, Any], key: str, path: str, required: bool = True) -> dict[str, Any]:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{path}{key}", "missing section")
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}{key}", f"expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _str(data: dict[str, Any], key: str, path: str, default: str | None = None) -> str:
-    value = data.get(key, default)
-    if value is None:
-        raise ConfigError(f"{path}{key}", "missing (a string is required)")
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{path}{key}", f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _int(data: dict[str, Any], key: str, path: str, default: int, lo: int, hi: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"{path}{key}", f"expected an integer {lo}..{hi}, got {value!r}")
-    return value
-
-
-def _bool(data: dict[str, Any], key: str, path: str, default: bool) -> bool:
-    value = data.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{path}{key}", f"expected true or false, got {value!r}")
-    return value
-
-
-def _choice(data: dict[str, Any], key: str, path: str, default: str, options: tuple[str, ...]) -> str:
-    value = data.get(key, default)
-    if value not in options:
-        raise ConfigError(f"{path}{key}", f"expected one of {', '.join(options)}, got {value!r}")
-    return value
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -99,67 +56,77 @@ def feature_sections() -> tuple[str, ...]:
     return tuple(f.section for f in DEFAULT_FEATURES if f.section)
 
 
+def _admin(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not _USER_ID.match(value):
+        raise ConfigError(path, f"expected a user id like @name:server, got {value!r}")
+    return value
+
+
+HOMESERVER = Schema("homeserver", {
+    "url": Str(),               # Synapse's client listener as seen from Yakuba
+    "server_name": Str(),
+}, required=True)
+
+APPSERVICE = Schema("appservice", {
+    "id": Str("yakuba"),
+    "bind": Str("127.0.0.1"),
+    "port": Int(9009, lo=1, hi=65535),
+    "registration": Str("registration.yaml"),  # as_token / hs_token are read from this file
+    "sender_localpart": Str("_yakuba_appservice"),
+    "bot_localpart": Str("_yakuba"),
+    "archive_localpart": Str("_yakuba_archive"),
+}, required=True)
+
+CORE = {
+    "homeserver": HOMESERVER,
+    "appservice": APPSERVICE,
+    "data_dir": Str("."),
+    "locale": Choice("ja", ("ja", "en")),
+    "admins": List(Custom(_admin), list),
+    "admin_room": Schema("admin_room", {"encrypted": Bool(True)}),
+    "logging": Schema("logging", {
+        "format": Choice("console", ("console", "json")),
+        "level": Choice("info", ("debug", "info", "warning", "error")),
+    }),
+    "testing": Schema("testing", {
+        # An ISO datetime in this file is the service's clock (appservice/core/clock.py).
+        "clock_file": Str(None),
+    }),
+}
+CORE_SECTIONS = tuple(CORE)
+
+
 def config_from_dict(data: Any, path: Path | None = None, *,
                      sections: Collection[str] | None = None) -> Config:
-    """sections: the feature sections that may appear (default: those of the default features)."""
+    """sections: the feature sections that may appear (default: those of the default features).
+    A feature's section is only checked to be a mapping here; the feature validates it."""
     if not isinstance(data, dict):
         raise ConfigError("(top)", "expected a mapping")
     feature_names = tuple(sections) if sections is not None else feature_sections()
-    known_top = {*CORE_SECTIONS, *feature_names}
-    unknown = sorted(set(data) - known_top)
-    if unknown:
-        raise ConfigError(unknown[0], f"unknown key (known: {', '.join(sorted(known_top))})")
+    top = Schema("", {**CORE, **{name: Raw() for name in feature_names if name not in CORE}})
+    v = top.check(data, "")
     base = path.parent if path else Path.cwd()
 
-    hs = _section(data, "homeserver", "")
-    server_name = _str(hs, "server_name", "homeserver.")
-    homeserver = HomeserverConfig(url=_str(hs, "url", "homeserver.").rstrip("/"),
-                                  server_name=server_name)
-
-    asec = _section(data, "appservice", "")
-    registration = _resolve(base, _str(asec, "registration", "appservice.", "registration.yaml"))
+    hs, asec = v["homeserver"], v["appservice"]
+    registration = _resolve(base, asec["registration"])
     as_token, hs_token = load_registration_tokens(registration)
     appservice = AppserviceConfig(
-        id=_str(asec, "id", "appservice.", "yakuba"),
-        bind=_str(asec, "bind", "appservice.", "127.0.0.1"),
-        port=_int(asec, "port", "appservice.", 9009, 1, 65535),
-        registration=registration,
-        sender_localpart=_str(asec, "sender_localpart", "appservice.", "_yakuba_appservice"),
-        bot_localpart=_str(asec, "bot_localpart", "appservice.", "_yakuba"),
-        archive_localpart=_str(asec, "archive_localpart", "appservice.", "_yakuba_archive"),
-        as_token=as_token,
-        hs_token=hs_token,
-    )
-
-    admins = data.get("admins", []) or []
-    if not isinstance(admins, list):
-        raise ConfigError("admins", "expected a list of user ids")
-    for i, user in enumerate(admins):
-        if not isinstance(user, str) or not _USER_ID.match(user):
-            raise ConfigError(f"admins[{i}]", f"expected a user id like @name:{server_name}, got {user!r}")
-
-    logging_sec = _section(data, "logging", "", required=False)
-    room_sec = _section(data, "admin_room", "", required=False)
-    testing = _section(data, "testing", "", required=False)
-    clock_file = testing.get("clock_file")
-
-    features: dict[str, dict[str, Any]] = {}
-    for name in feature_names:
-        features[name] = _section(data, name, "", required=False)
-
+        id=asec["id"], bind=asec["bind"], port=asec["port"], registration=registration,
+        sender_localpart=asec["sender_localpart"], bot_localpart=asec["bot_localpart"],
+        archive_localpart=asec["archive_localpart"], as_token=as_token, hs_token=hs_token)
+    clock_file = v["testing"]["clock_file"]
     return Config(
         path=path,
-        homeserver=homeserver,
+        homeserver=HomeserverConfig(url=hs["url"].rstrip("/"), server_name=hs["server_name"]),
         appservice=appservice,
-        data_dir=_resolve(base, _str(data, "data_dir", "", ".")),
-        locale=_choice(data, "locale", "", "ja", ("ja", "en")),
-        admins=tuple(admins),
-        admin_room_encrypted=_bool(room_sec, "encrypted", "admin_room.", True),
-        log_format=_choice(logging_sec, "format", "logging.", "console", ("console", "json")),
-        log_level=_choice(logging_sec, "level", "logging.", "info",
-                          ("debug", "info", "warning", "error")),
-        clock_file=_resolve(base, clock_file) if isinstance(clock_file, str) else None,
-        features=features,
+        data_dir=_resolve(base, v["data_dir"]),
+        locale=v["locale"],
+        admins=tuple(v["admins"]),
+        admin_room_encrypted=v["admin_room"]["encrypted"],
+        log_format=v["logging"]["format"],
+        log_level=v["logging"]["level"],
+        clock_file=_resolve(base, clock_file) if clock_file is not None else None,
+        features={name: v[name] for name in feature_names if name not in CORE},
     )
 
 

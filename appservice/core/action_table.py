@@ -6,6 +6,10 @@
       rooms:
         "!abc:city-a.example.lg.jp": {action: off}           # whole room
         "!def:city-a.example.lg.jp": {kinds: {phone: off}}    # one kind in one room
+
+A rule's section declares `ActionTable.fields(...)` among its own keys (appservice/core/schema.py)
+and builds the table from the validated values with `ActionTable.from_values`. Errors name the
+key: `pii.kinds.my_numbr: unknown kind …`, `pii.rooms.!abc:x.kinds.phone: expected one of …`.
 """
 
 from __future__ import annotations
@@ -14,27 +18,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appservice.core.configerror import ConfigError
+from appservice.core.schema import Choice, Custom, Field, Mapping, Schema
 
 ACTIONS = ("warn", "redact", "off")
 
 
-def _action(value: Any, path: str) -> str:
-    if value not in ACTIONS:
-        raise ConfigError(path, f"expected one of {', '.join(ACTIONS)}, got {value!r}")
-    return str(value)
-
-
-def _kinds(value: Any, path: str, known: tuple[str, ...]) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(path, "expected a mapping of kind: action")
-    out = {}
-    for kind, action in value.items():
+def _kind_key(known: tuple[str, ...]) -> Field:
+    def check(kind: Any, path: str) -> str:
         if known and kind not in known:
-            raise ConfigError(f"{path}.{kind}", f"unknown kind (known: {', '.join(known)})")
-        out[str(kind)] = _action(action, f"{path}.{kind}")
-    return out
+            raise ConfigError(path, f"unknown kind (known: {', '.join(known)})")
+        return str(kind)
+
+    return Custom(check)
+
+
+def _kinds(known: tuple[str, ...]) -> Mapping:
+    """`{kind: action}`; kinds not in `known` are errors (any kind when `known` is empty)."""
+    return Mapping(Choice(options=ACTIONS), default=dict, key=_kind_key(known))
 
 
 @dataclass(frozen=True)
@@ -58,20 +58,17 @@ class ActionTable:
                 return room.action
         return self.kinds.get(kind, self.action)
 
+    @staticmethod
+    def fields(known: tuple[str, ...], default_action: str = "warn") -> dict[str, Field]:
+        """The section keys `action`, `kinds` and `rooms`, to declare among the rule's own."""
+        room = Schema("room", {"action": Choice(None, ACTIONS), "kinds": _kinds(known)})
+        return {"action": Choice(default_action, ACTIONS), "kinds": _kinds(known),
+                "rooms": Mapping(room, default=dict)}
+
     @classmethod
-    def parse(cls, data: dict[str, Any], section: str, known: tuple[str, ...],
-              default_action: str = "warn", default_kinds: dict[str, str] | None = None) -> ActionTable:
-        kinds = dict(default_kinds or {})
-        kinds.update(_kinds(data.get("kinds"), f"{section}.kinds", known))
-        rooms_raw = data.get("rooms") or {}
-        if not isinstance(rooms_raw, dict):
-            raise ConfigError(f"{section}.rooms", "expected a mapping of room id: settings")
-        rooms = {}
-        for room_id, rule in rooms_raw.items():
-            path = f"{section}.rooms[{room_id!r}]"
-            if not isinstance(rule, dict):
-                raise ConfigError(path, "expected a mapping with action and/or kinds")
-            rooms[str(room_id)] = RoomRule(
-                action=_action(rule["action"], f"{path}.action") if "action" in rule else None,
-                kinds=_kinds(rule.get("kinds"), f"{path}.kinds", known))
-        return cls(_action(data.get("action", default_action), f"{section}.action"), kinds, rooms)
+    def from_values(cls, values: dict[str, Any], default_kinds: dict[str, str] | None = None) -> ActionTable:
+        """The table from a section validated with `fields()`; `default_kinds` apply where the
+        section names no action for a kind."""
+        rooms = {room_id: RoomRule(action=rule["action"], kinds=rule["kinds"])
+                 for room_id, rule in values["rooms"].items()}
+        return cls(values["action"], {**(default_kinds or {}), **values["kinds"]}, rooms)

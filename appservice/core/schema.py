@@ -11,6 +11,16 @@ that names the key.
 A field validates one value; nested sections are a `Schema` used as a field. Sections with
 free-form keys (room ids, kind names) use `Mapping(value_field)`. `Custom(fn, default)` wraps a
 feature's own parser (fn(value, path) → parsed) so that odd shapes still report the same way.
+`Raw()` only checks that a value is a mapping and hands it on untouched: the top level of
+yakuba.yaml uses it for the features' sections, which each feature validates itself.
+
+A key given as null (`key:` with nothing after it in YAML) counts as not given: it takes the
+default. A key without a default is required; a nested `Schema` without a default is an empty
+section unless `required=True` ("missing section"). A default that is callable (`dict`, `list`)
+is called, so no two results share a mutable default.
+
+Bounds: `Int`/`Number` take `lo`/`hi` (inclusive); `Number(gt=0)` is an exclusive lower bound,
+for values where 0 means nothing useful (a threshold, a size). `List(nonempty=True)` refuses [].
 """
 
 from __future__ import annotations
@@ -33,7 +43,9 @@ class Field:
         raise NotImplementedError
 
 
-def _range(lo: float | None, hi: float | None) -> str:
+def _range(lo: float | None, hi: float | None, gt: float | None = None) -> str:
+    if gt is not None:
+        return f"> {gt}" + ("" if hi is None else f" and ≤ {hi}")
     return f"{'' if lo is None else lo}..{'' if hi is None else hi}"
 
 
@@ -69,11 +81,13 @@ class Number(Field):
     default: Any = _MISSING
     lo: float | None = None
     hi: float | None = None
+    gt: float | None = None  # exclusive lower bound
 
     def check(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or \
-                (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise _fail(path, f"a number {_range(self.lo, self.hi)}", value)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or \
+                (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi) or \
+                (self.gt is not None and value <= self.gt):
+            raise _fail(path, f"a number {_range(self.lo, self.hi, self.gt)}", value)
         return float(value)
 
 
@@ -106,10 +120,11 @@ class Choice(Field):
 class List(Field):
     item: Field
     default: Any = _MISSING
+    nonempty: bool = False
 
     def check(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise _fail(path, "a list", value)
+        if not isinstance(value, list) or (self.nonempty and not value):
+            raise _fail(path, "a non-empty list" if self.nonempty else "a list", value)
         return [self.item.check(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
 
@@ -142,13 +157,28 @@ class Custom(Field):
 
 
 @dataclass
+class Raw(Field):
+    """A mapping validated elsewhere (a feature's own section): checked to be a mapping and
+    returned as it is."""
+
+    default: Any = dict
+
+    def check(self, value: Any, path: str) -> dict[Any, Any]:
+        if not isinstance(value, dict):
+            raise _fail(path, "a mapping", value)
+        return value
+
+
+@dataclass
 class Schema(Field):
     """A section: known keys only, each with its field; missing keys take the field's default
-    (a key without a default is required)."""
+    (a key without a default is required). Used as a field, a section without a default is
+    empty when absent, or an error ("missing section") when `required`."""
 
     name: str
     fields: dict[str, Field] = field(default_factory=dict)
     default: Any = _MISSING
+    required: bool = False
 
     def check(self, value: Any, path: str) -> dict[str, Any]:
         if value is None:
@@ -166,6 +196,8 @@ class Schema(Field):
                 out[key] = f.check(value[key], sub)
             elif f.default is not _MISSING:
                 out[key] = f.default() if callable(f.default) else f.default
+            elif isinstance(f, Schema) and f.required:
+                raise ConfigError(sub, "missing section")
             elif isinstance(f, Schema):
                 out[key] = f.check({}, sub)
             else:

@@ -9,9 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appservice.core.configerror import ConfigError
-
-KEYS = ("enabled", "four_eyes", "timezone", "poll_seconds", "concurrency", "confirm_ttl_hours",
-        "default_leave_time", "progress_every", "upload_max_age_hours")
+from appservice.core.schema import Bool, Custom, Int, Number, Schema
 
 
 @dataclass(frozen=True)
@@ -34,40 +32,36 @@ class OffboardingConfig:
         return ZoneInfo(self.timezone)
 
 
-def _num(data: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise ConfigError(f"offboarding.{key}", f"expected a number {lo:g}..{hi:g}, got {value!r}")
-    return float(value)
+def _timezone(value: Any, path: str) -> str:
+    try:
+        if not isinstance(value, str) or not value:
+            raise ZoneInfoNotFoundError(value)
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(path, f"expected a time zone name like Asia/Tokyo, got {value!r}") from None
+    return value
+
+
+def _hhmm(value: Any, path: str) -> time:
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value))  # quote it in YAML: 18:00 unquoted is 1080
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise ConfigError(path, f"expected HH:MM, got {value!r}")
+    return time(int(m[1]), int(m[2]))
+
+
+SCHEMA = Schema("offboarding", {
+    "enabled": Bool(True),
+    "four_eyes": Bool(False),
+    "timezone": Custom(_timezone, "Asia/Tokyo"),
+    "poll_seconds": Number(15.0, lo=0.2, hi=3600),
+    "concurrency": Int(8, lo=1, hi=64),
+    "confirm_ttl_hours": Number(24.0, lo=0.01, hi=24 * 30),
+    "default_leave_time": Custom(_hhmm, time(18, 0)),
+    "progress_every": Int(50, lo=1, hi=100_000),
+    "upload_max_age_hours": Number(24.0, lo=0.01, hi=24 * 365),
+})
+KEYS = tuple(SCHEMA.fields)
 
 
 def load(data: dict[str, Any] | None) -> OffboardingConfig:
-    data = data or {}
-    unknown = sorted(set(data) - set(KEYS))
-    if unknown:
-        raise ConfigError(f"offboarding.{unknown[0]}", f"unknown key (known: {', '.join(KEYS)})")
-    for key in ("enabled", "four_eyes"):
-        if key in data and not isinstance(data[key], bool):
-            raise ConfigError(f"offboarding.{key}", f"expected true or false, got {data[key]!r}")
-    tz = data.get("timezone", "Asia/Tokyo")
-    try:
-        if not isinstance(tz, str) or not tz:
-            raise ZoneInfoNotFoundError(tz)
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("offboarding.timezone", f"expected a time zone name like Asia/Tokyo, got {tz!r}") from None
-    leave = data.get("default_leave_time", "18:00")
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(leave))
-    if not m or int(m[1]) > 23 or int(m[2]) > 59:
-        raise ConfigError("offboarding.default_leave_time", f"expected HH:MM, got {leave!r}")
-    return OffboardingConfig(
-        enabled=data.get("enabled", True),
-        four_eyes=data.get("four_eyes", False),
-        timezone=tz,
-        poll_seconds=_num(data, "poll_seconds", 15, 0.2, 3600),
-        concurrency=int(_num(data, "concurrency", 8, 1, 64)),
-        confirm_ttl_hours=_num(data, "confirm_ttl_hours", 24, 0.01, 24 * 30),
-        default_leave_time=time(int(m[1]), int(m[2])),
-        progress_every=int(_num(data, "progress_every", 50, 1, 100_000)),
-        upload_max_age_hours=_num(data, "upload_max_age_hours", 24, 0.01, 24 * 365),
-    )
+    return OffboardingConfig(**SCHEMA.validate(data))

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from appservice.core.action_table import ActionTable
-from appservice.core.configerror import ConfigError
 from appservice.core.decisions import AdminNotice, Audit, Decision, DirectNotice, Effect, Message, Offer, Redact
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
+from appservice.core.schema import Bool, Int, Number, Schema
 from appservice.lib.pii import INFORMATIONAL, KINDS, Finding, mask_preview, scan
 
 MESSAGE_TYPES = frozenset({"m.room.message"})
@@ -36,21 +36,19 @@ class PiiSettings:
     notify_admins: bool
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> PiiSettings:
-        conf = data.get("min_confidence", 0.5)
-        if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 <= conf <= 1:
-            raise ConfigError("pii.min_confidence", f"expected a number 0..1, got {conf!r}")
-        max_chars = data.get("max_chars", 100_000)
-        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1000:
-            raise ConfigError("pii.max_chars", f"expected an integer ≥ 1000, got {max_chars!r}")
-        enabled = data.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise ConfigError("pii.enabled", f"expected true or false, got {enabled!r}")
-        notify = data.get("notify_admins", True)
-        if not isinstance(notify, bool):
-            raise ConfigError("pii.notify_admins", f"expected true or false, got {notify!r}")
-        return cls(enabled, ActionTable.parse(data, "pii", KINDS, "warn", DEFAULT_KINDS),
-                   float(conf), max_chars, notify)
+    def parse(cls, data: dict[str, Any] | None) -> PiiSettings:
+        """The `pii:` section; unknown keys and wrong types are errors naming the key."""
+        v = Schema("pii", {
+            "enabled": Bool(True),
+            **ActionTable.fields(KINDS, "warn"),
+            # Findings below this confidence are not acted on (lib/pii scores each 0..1).
+            "min_confidence": Number(0.5, lo=0, hi=1),
+            # Longer texts are scanned up to here (and the truncation is audited).
+            "max_chars": Int(100_000, lo=1000),
+            "notify_admins": Bool(True),
+        }).validate(data)
+        return cls(v["enabled"], ActionTable.from_values(v, DEFAULT_KINDS), v["min_confidence"],
+                   v["max_chars"], v["notify_admins"])
 
 
 def kind_names(kinds: Sequence[str]) -> list[Message]:

@@ -30,15 +30,11 @@ from typing import Any
 import yaml
 
 from appservice.core.configerror import ConfigError
+from appservice.core.schema import Bool, Custom, Int, List, Schema
 from appservice.lib.workcal import CalendarConfig, calendar_config_from_dict
 
 SECTION = "quiet_hours"
 DEFAULT_MARKERS = ("【緊急】", "緊急")
-# Keys of the section that belong to the quiet-hours rule, not to the calendar. The CLI's
-# `yakuba calendar check` ignores the same keys (appservice/features/quiet/__init__.py).
-QUIET_KEYS = ("enabled", "emergency_markers", "exempt_rooms", "departments", "reminders",
-              "allow_opt_out", "reconcile_interval_seconds", "announce_room", "concurrency")
-REMINDER_KEYS = ("enabled", "schedule")
 REMINDER_SENDER = "sender"  # the sender's department schedule (the default schedule otherwise)
 
 _USER_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")
@@ -71,100 +67,78 @@ class QuietConfig:
         return (None, *sorted(set(self.departments.values()) - {"default"}))
 
 
+def _unique(values: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _marker(marker: Any, path: str) -> str:
+    if not isinstance(marker, str) or not marker.strip():
+        raise ConfigError(path, f"expected a non-empty string, got {marker!r}")
+    # Push-rule patterns are globs without an escape: * and ? cannot be matched literally.
+    if "*" in marker or "?" in marker:
+        raise ConfigError(path, f"must not contain * or ? (push rules read them as wildcards), got {marker!r}")
+    if len(marker) > 50:
+        raise ConfigError(path, "longer than 50 characters")
+    return marker.strip()
+
+
+def _room(room: Any, path: str) -> str:
+    if not isinstance(room, str) or not (_ROOM_ID.match(room) or _ALIAS.match(room)):
+        raise ConfigError(path, f"expected a room id (!…:server) or alias (#…:server), got {room!r}")
+    return room
+
+
+def _schema(known_schedules: tuple[str, ...], base_dir: Path | None, server_name: str | None) -> Schema:
+    """The rule's own keys of the section (the calendar's keys are the work calendar's). Built
+    per call: departments and reminders.schedule name schedules the calendar declares."""
+
+    def departments(value: Any, path: str) -> dict[str, str]:
+        return _departments(value, path, base_dir, known_schedules, server_name)
+
+    def reminder_schedule(value: Any, path: str) -> str:
+        if value != REMINDER_SENDER and value not in known_schedules:
+            raise ConfigError(path, f"expected {REMINDER_SENDER!r} or a schedule name "
+                                    f"({', '.join(known_schedules)}), got {value!r}")
+        return str(value)
+
+    return Schema(SECTION, {
+        "enabled": Bool(False),
+        "emergency_markers": List(Custom(_marker), DEFAULT_MARKERS, nonempty=True),
+        "exempt_rooms": List(Custom(_room), tuple),
+        "departments": Custom(departments, dict),
+        "allow_opt_out": Bool(True),
+        "reconcile_interval_seconds": Int(3600, lo=1, hi=7 * 86400),
+        "announce_room": Custom(_room, None),
+        "reminders": Schema("reminders", {
+            "enabled": Bool(True),
+            "schedule": Custom(reminder_schedule, REMINDER_SENDER),
+        }),
+        "concurrency": Int(32, lo=1, hi=256),
+    })
+
+
+# Keys of the section that belong to the quiet-hours rule, not to the calendar. The CLI's
+# `yakuba calendar check` ignores the same keys (appservice/features/quiet/__init__.py).
+QUIET_KEYS = tuple(_schema(("default",), None, None).fields)
+
+
 def quiet_config_from_dict(data: Any, *, base_dir: Path | None = None,
                            server_name: str | None = None) -> QuietConfig:
-    """Validate the section; `base_dir` resolves a relative departments file path."""
-    path = SECTION
+    """Validate the section; `base_dir` resolves a relative departments file path. The work
+    calendar validates its keys and refuses keys that neither it nor the rule knows."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(path, f"expected a mapping, got {type(data).__name__}")
-    calendar = calendar_config_from_dict(data, path, ignore_keys=QUIET_KEYS)
-    known_schedules = ("default", *calendar.schedules)
-
-    enabled = _bool(data, "enabled", False)
-    markers = _markers(data.get("emergency_markers", list(DEFAULT_MARKERS)))
-    exempt = _rooms(data.get("exempt_rooms"), f"{path}.exempt_rooms")
-    departments = _departments(data.get("departments"), f"{path}.departments", base_dir, known_schedules,
-                               server_name)
-    allow_opt_out = _bool(data, "allow_opt_out", True)
-    interval = _int(data, "reconcile_interval_seconds", 3600, 1, 7 * 86400)
-    concurrency = _int(data, "concurrency", 32, 1, 256)
-    announce = data.get("announce_room")
-    if announce is not None and not (isinstance(announce, str)
-                                     and (_ROOM_ID.match(announce) or _ALIAS.match(announce))):
-        raise ConfigError(f"{path}.announce_room",
-                          f"expected a room id (!…:server) or alias (#…:server), got {announce!r}")
-
-    reminders = data.get("reminders")
-    reminders = {} if reminders is None else reminders
-    if not isinstance(reminders, dict):
-        raise ConfigError(f"{path}.reminders", f"expected a mapping, got {type(reminders).__name__}")
-    for key in reminders:
-        if key not in REMINDER_KEYS:
-            raise ConfigError(f"{path}.reminders.{key}", f"unknown key; known keys: {', '.join(REMINDER_KEYS)}")
-    rem_enabled = reminders.get("enabled", True)
-    if not isinstance(rem_enabled, bool):
-        raise ConfigError(f"{path}.reminders.enabled", f"expected true or false, got {rem_enabled!r}")
-    rem_schedule = reminders.get("schedule", REMINDER_SENDER)
-    if rem_schedule != REMINDER_SENDER and rem_schedule not in known_schedules:
-        raise ConfigError(f"{path}.reminders.schedule",
-                          f"expected {REMINDER_SENDER!r} or a schedule name "
-                          f"({', '.join(known_schedules)}), got {rem_schedule!r}")
-
+        raise ConfigError(SECTION, f"expected a mapping, got {type(data).__name__}")
+    calendar = calendar_config_from_dict(data, SECTION, ignore_keys=QUIET_KEYS)
+    schema = _schema(("default", *calendar.schedules), base_dir, server_name)
+    v = schema.validate({k: data[k] for k in QUIET_KEYS if k in data})
     return QuietConfig(
-        enabled=enabled, calendar=calendar, emergency_markers=markers, exempt_rooms=exempt,
-        departments=MappingProxyType(departments), allow_opt_out=allow_opt_out,
-        reconcile_interval_seconds=interval, announce_room=announce, reminders_enabled=rem_enabled,
-        reminder_schedule=str(rem_schedule), concurrency=concurrency)
-
-
-def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
-    value = data.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{SECTION}.{key}", f"expected true or false, got {value!r}")
-    return value
-
-
-def _int(data: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"{SECTION}.{key}", f"expected an integer {lo}..{hi}, got {value!r}")
-    return value
-
-
-def _markers(value: Any) -> tuple[str, ...]:
-    path = f"{SECTION}.emergency_markers"
-    if not isinstance(value, list) or not value:
-        raise ConfigError(path, f"expected a non-empty list of strings, got {value!r}")
-    out: list[str] = []
-    for i, marker in enumerate(value):
-        if not isinstance(marker, str) or not marker.strip():
-            raise ConfigError(f"{path}[{i}]", f"expected a non-empty string, got {marker!r}")
-        # Push-rule patterns are globs without an escape: * and ? cannot be matched literally.
-        if "*" in marker or "?" in marker:
-            raise ConfigError(f"{path}[{i}]", f"must not contain * or ? (push rules read them as "
-                                              f"wildcards), got {marker!r}")
-        if len(marker) > 50:
-            raise ConfigError(f"{path}[{i}]", "longer than 50 characters")
-        if marker.strip() not in out:
-            out.append(marker.strip())
-    return tuple(out)
-
-
-def _rooms(value: Any, path: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ConfigError(path, f"expected a list of room ids or aliases, got {value!r}")
-    out: list[str] = []
-    for i, room in enumerate(value):
-        if not isinstance(room, str) or not (_ROOM_ID.match(room) or _ALIAS.match(room)):
-            raise ConfigError(f"{path}[{i}]", f"expected a room id (!…:server) or alias (#…:server), "
-                                              f"got {room!r}")
-        if room not in out:
-            out.append(room)
-    return tuple(out)
+        enabled=v["enabled"], calendar=calendar, emergency_markers=_unique(v["emergency_markers"]),
+        exempt_rooms=_unique(v["exempt_rooms"]), departments=MappingProxyType(v["departments"]),
+        allow_opt_out=v["allow_opt_out"], reconcile_interval_seconds=v["reconcile_interval_seconds"],
+        announce_room=v["announce_room"], reminders_enabled=v["reminders"]["enabled"],
+        reminder_schedule=v["reminders"]["schedule"], concurrency=v["concurrency"])
 
 
 def _check_user(user: Any, schedule: Any, where: str, known: tuple[str, ...],

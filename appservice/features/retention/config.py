@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appservice.core.configerror import ConfigError
+from appservice.core.schema import Bool, Choice, Custom, Int, Schema, Str
 
 if TYPE_CHECKING:
     from appservice.core.config import Config
     from appservice.lib.archive import ArchiveStore, Backend
 
-KEYS = ("enabled", "backend", "root", "directory", "signing_key", "checkpoint_every", "s3",
-        "media_max_bytes", "export_max_bytes")
-S3_KEYS = ("bucket", "prefix", "endpoint_url", "region", "lock_mode")
 BACKENDS = ("filesystem", "s3")
 _MIB = 1024 * 1024
 
@@ -57,47 +55,26 @@ class RetentionSettings:
     @classmethod
     def parse(cls, data: Any, *, data_dir: Path, base: Path | None = None) -> RetentionSettings:
         """`base`: where relative paths are resolved (the config file's directory)."""
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError("retention", f"expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(KEYS))
-        if unknown:
-            raise ConfigError(f"retention.{unknown[0]}", f"unknown key (known: {', '.join(KEYS)})")
+        v = SCHEMA.validate(data)
         base = base or Path.cwd()
 
-        enabled = data.get("enabled", False)
-        if not isinstance(enabled, bool):
-            raise ConfigError("retention.enabled", f"expected true or false, got {enabled!r}")
-        backend = data.get("backend", "filesystem")
-        if backend not in BACKENDS:
-            raise ConfigError("retention.backend", f"expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        def under_base(p: Path | None) -> Path | None:
+            return p if p is None or p.is_absolute() else base / p
 
-        def path(key: str) -> Path | None:
-            value = data.get(key)
-            if value is None:
-                return None
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"retention.{key}", f"expected a file path, got {value!r}")
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else base / p
-
-        root = path("root") or data_dir / "archive"
-        directory = path("directory")
+        root = under_base(v["root"]) or data_dir / "archive"
+        directory = under_base(v["directory"])
         if directory is not None and not directory.is_file():
             raise ConfigError("retention.directory", f"staff directory file not found: {directory}")
-        signing_key = path("signing_key")
-        checkpoint_every = _int(data, "checkpoint_every", 1000, 1, 1_000_000)
-        media_max = _int(data, "media_max_bytes", 50 * _MIB, 1024, 2048 * _MIB)
-        export_max = _int(data, "export_max_bytes", 45 * _MIB, 1024, 2048 * _MIB)
-
-        s3 = None
-        raw_s3 = data.get("s3")
-        if backend == "s3" or raw_s3 is not None:
-            s3 = _s3(raw_s3, required=backend == "s3")
-        return cls(enabled=enabled, backend=backend, root=root, directory=directory,
-                   signing_key=signing_key, checkpoint_every=checkpoint_every, s3=s3,
-                   media_max_bytes=media_max, export_max_bytes=export_max)
+        s3 = v["s3"]
+        if v["backend"] == "s3":
+            if s3 is None:
+                raise ConfigError("retention.s3", "missing section (backend: s3 needs s3.bucket)")
+            if not s3["bucket"]:
+                raise ConfigError("retention.s3.bucket", "missing (a bucket name is required)")
+        return cls(enabled=v["enabled"], backend=v["backend"], root=root, directory=directory,
+                   signing_key=under_base(v["signing_key"]), checkpoint_every=v["checkpoint_every"],
+                   s3=None if s3 is None else S3Settings(**{**s3, "bucket": s3["bucket"] or ""}),
+                   media_max_bytes=v["media_max_bytes"], export_max_bytes=v["export_max_bytes"])
 
     @classmethod
     def from_config(cls, config: Config) -> RetentionSettings:
@@ -128,35 +105,37 @@ class RetentionSettings:
                             signing_key=self.key_path, checkpoint_every=self.checkpoint_every)
 
 
-def _int(data: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"retention.{key}", f"expected an integer {lo}..{hi}, got {value!r}")
+def _path(value: Any, path: str) -> Path:
+    """A file path; relative ones are resolved against the config file's directory in parse()."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, f"expected a file path, got {value!r}")
+    return Path(value).expanduser()
+
+
+def _url(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(path, f"expected an http(s) URL, got {value!r}")
     return value
 
 
-def _s3(raw: Any, *, required: bool) -> S3Settings:
-    if raw is None:
-        raise ConfigError("retention.s3", "missing section (backend: s3 needs s3.bucket)")
-    if not isinstance(raw, dict):
-        raise ConfigError("retention.s3", f"expected a mapping, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(S3_KEYS))
-    if unknown:
-        raise ConfigError(f"retention.s3.{unknown[0]}", f"unknown key (known: {', '.join(S3_KEYS)})")
-    for key in S3_KEYS:
-        value = raw.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ConfigError(f"retention.s3.{key}", f"expected a non-empty string, got {value!r}")
-    bucket = raw.get("bucket")
-    if not bucket:
-        if required:
-            raise ConfigError("retention.s3.bucket", "missing (a bucket name is required)")
-        bucket = ""
-    lock_mode = raw.get("lock_mode", "COMPLIANCE")
-    if lock_mode not in ("COMPLIANCE", "GOVERNANCE"):
-        raise ConfigError("retention.s3.lock_mode", f"expected COMPLIANCE or GOVERNANCE, got {lock_mode!r}")
-    endpoint = raw.get("endpoint_url")
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError("retention.s3.endpoint_url", f"expected an http(s) URL, got {endpoint!r}")
-    return S3Settings(bucket=bucket, prefix=raw.get("prefix", "yakuba"), endpoint_url=endpoint,
-                      region=raw.get("region"), lock_mode=lock_mode)
+S3 = Schema("s3", {
+    "bucket": Str(None),  # required with backend: s3 (checked in parse)
+    "prefix": Str("yakuba"),
+    "endpoint_url": Custom(_url, None),
+    "region": Str(None),
+    "lock_mode": Choice("COMPLIANCE", ("COMPLIANCE", "GOVERNANCE")),
+}, default=None)
+
+SCHEMA = Schema("retention", {
+    "enabled": Bool(False),
+    "backend": Choice("filesystem", BACKENDS),
+    "root": Custom(_path, None),            # default: <data_dir>/archive
+    "directory": Custom(_path, None),       # the staff directory CSV (must exist)
+    "signing_key": Custom(_path, None),     # default: <root>/keys/archive-ed25519.key
+    "checkpoint_every": Int(1000, lo=1, hi=1_000_000),
+    "s3": S3,                               # read whenever given; required with backend: s3
+    "media_max_bytes": Int(50 * _MIB, lo=1024, hi=2048 * _MIB),
+    "export_max_bytes": Int(45 * _MIB, lo=1024, hi=2048 * _MIB),
+})
+KEYS = tuple(SCHEMA.fields)
+S3_KEYS = tuple(S3.fields)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from appservice.core.action_table import ActionTable
-from appservice.core.configerror import ConfigError
 from appservice.core.decisions import AdminNotice, Audit, Decision, DirectNotice, Effect, Message, Offer, Redact
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
+from appservice.core.schema import Bool, Number, Schema
 from appservice.features.pii.policy import kind_names, room_link
 from appservice.lib.pii import INFORMATIONAL
 from appservice.lib.screenshots import ImageVerdict
@@ -34,21 +34,18 @@ class ScreenshotSettings:
     max_bytes: int
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> ScreenshotSettings:
-        def flag(key: str, default: bool) -> bool:
-            value = data.get(key, default)
-            if not isinstance(value, bool):
-                raise ConfigError(f"screenshots.{key}", f"expected true or false, got {value!r}")
-            return value
-
-        threshold = data.get("threshold", 0.5)
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
-            raise ConfigError("screenshots.threshold", f"expected a number in (0, 1], got {threshold!r}")
-        max_mb = data.get("max_megabytes", 20)
-        if isinstance(max_mb, bool) or not isinstance(max_mb, int | float) or not 0 < max_mb <= 200:
-            raise ConfigError("screenshots.max_megabytes", f"expected a number 1..200, got {max_mb!r}")
-        return cls(flag("enabled", True), ActionTable.parse(data, "screenshots", KINDS, "warn"),
-                   flag("ocr", False), float(threshold), int(max_mb * 1024 * 1024))
+    def parse(cls, data: dict[str, Any] | None) -> ScreenshotSettings:
+        """The `screenshots:` section; unknown keys and wrong types are errors naming the key."""
+        v = Schema("screenshots", {
+            "enabled": Bool(True),
+            **ActionTable.fields(KINDS, "warn"),
+            "ocr": Bool(False),
+            # Score from which an image counts as a screenshot (0 would flag every image).
+            "threshold": Number(0.5, gt=0, hi=1),
+            "max_megabytes": Number(20, gt=0, hi=200),
+        }).validate(data)
+        return cls(v["enabled"], ActionTable.from_values(v), v["ocr"], v["threshold"],
+                   int(v["max_megabytes"] * 1024 * 1024))
 
 
 def is_image_message(event: Event) -> bool:
