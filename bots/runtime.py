@@ -20,6 +20,7 @@ import structlog
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    BadEvent,
     Event,
     ForwardedRoomKeyEvent,
     InviteMemberEvent,
@@ -35,6 +36,7 @@ from nio import (
     SyncResponse,
 )
 
+from appservice.core.forged import from_decrypted
 from appservice.core.inbox import Inbox
 from appservice.core.state import StateStore
 from bots import session as bot_session
@@ -44,6 +46,16 @@ log = structlog.get_logger(__name__)
 # A long timeline per sync keeps gaps rare; _fill_gap handles the rest.
 SYNC_FILTER = {"room": {"timeline": {"limit": 200}}}
 MAX_GAP_PAGES = 50
+
+
+def decrypted_for_inbox(room_id: str, event: Any) -> dict[str, Any]:
+    """The inbox event for a decrypted megolm event (pure). Only the server's envelope — the
+    event id, sender and timestamp nio copied from the m.room.encrypted event, and the room we
+    synced it in — plus the plaintext's type and content if they are message-like; a payload
+    claiming state, a redaction or another type becomes an incident (appservice/core/forged.py)."""
+    envelope = {"event_id": event.event_id, "sender": event.sender,
+                "origin_server_ts": event.server_timestamp, "room_id": room_id}
+    return from_decrypted(envelope, event.source)
 
 
 class JoinRule:
@@ -105,7 +117,9 @@ class E2EEBot:
                                                       pickle_key=sess.pickle_key))
         client.restore_login(self.user_id, sess.device_id, sess.access_token)
         client.next_batch = await self.state.get(self._token_key)
-        client.add_event_callback(self._on_event, Event)
+        # BadEvent too: a decrypted payload nio could not parse as the type it claims (a state
+        # event without state_key, …) still reaches decrypted_for_inbox and is reported.
+        client.add_event_callback(self._on_event, (Event, BadEvent))
         client.add_event_callback(self._on_invite, InviteMemberEvent)
         client.add_to_device_callback(self._on_room_key, (RoomKeyEvent, ForwardedRoomKeyEvent))
         if client.should_upload_keys:
@@ -199,14 +213,13 @@ class E2EEBot:
 
     # -- incoming -------------------------------------------------------------------------------
 
-    async def _on_event(self, room: MatrixRoom, event: Event) -> None:
+    async def _on_event(self, room: MatrixRoom, event: Event | BadEvent) -> None:
         if isinstance(event, MegolmEvent):
             await self._undecryptable(room.room_id, event)
             return
         if not getattr(event, "decrypted", False):
             return  # plaintext events reach the appservice through Synapse's transactions
-        raw = dict(event.source)
-        raw["room_id"] = room.room_id
+        raw = decrypted_for_inbox(room.room_id, event)
         try:
             await self.inbox.put_decrypted(raw)
         except ValueError as exc:
@@ -240,9 +253,15 @@ class E2EEBot:
                 decrypted = self.client.decrypt_event(megolm)
             except Exception:  # still no key: stays recorded, retried on the next key
                 continue
-            out = dict(decrypted.source)
-            out["room_id"] = row["room_id"]
-            await self.inbox.put_decrypted(out)
+            if not isinstance(decrypted, (Event, BadEvent)):
+                continue
+            envelope = {"event_id": row["event_id"], "sender": raw.get("sender"),
+                        "origin_server_ts": raw.get("origin_server_ts"), "room_id": row["room_id"]}
+            try:
+                await self.inbox.put_decrypted(from_decrypted(envelope, decrypted.source))
+            except ValueError as exc:
+                log.warning("decrypted_event_rejected", event_id=row["event_id"], error=str(exc)[:200])
+                continue
             log.info("decrypted_late", event_id=row["event_id"])
 
     async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:

@@ -7,11 +7,20 @@ commits with `synchronous=FULL` (fsync). Everything else commits with NORMAL: in
 survives a process crash, and the next durable commit flushes it to disk as well.
 The core's tables (inbox, state) are always created; features pass theirs (their declaration's
 `tables`) when the application opens the database. Statements are idempotent.
+
+At rest (docs/data-kept.md): the directory is made 0700 and the database 0600 before SQLite
+opens it — SQLite gives its -wal and -shm the database file's mode, whatever the umask — and
+files left looser by an older version are tightened. `secure_delete` zeroes what a delete or an
+update frees, so stripped content does not linger in free pages; `checkpoint()` (run by the
+housekeeping pass) empties the WAL, which still holds the old pages until then. New databases
+use incremental auto-vacuum, so pruned pages can be returned to the file system.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +47,12 @@ class Database:
         self._conn: sqlite3.Connection | None = None
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_files(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
         conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new (empty) database
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA secure_delete=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -85,6 +96,15 @@ class Database:
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         return await self.run(lambda c: c.execute(sql, params).fetchone())
 
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it: pages that held stripped or deleted
+        content leave the disk. False if a reader kept it from finishing (tried again later)."""
+        def _do(c: sqlite3.Connection) -> bool:
+            row = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return row is None or not row[0]
+
+        return await self.run(_do)
+
     def close(self) -> None:
         def _close() -> None:
             if self._conn is not None:
@@ -93,6 +113,22 @@ class Database:
 
         self._pool.submit(_close).result()
         self._pool.shutdown(wait=True)
+
+
+def private_files(path: Path) -> None:
+    """The database's directory 0700, the database and its -wal/-shm 0600, before SQLite opens
+    it: SQLite creates the -wal and -shm with the database file's own mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # a directory we do not own: leave it
+        os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
 
 
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -22,6 +22,7 @@ from typing import Any
 from appservice.core.db import Database, transaction
 from appservice.core.decisions import Audit
 from appservice.core.events import MAX_EVENT_BYTES, Event, MalformedEvent, parse_event
+from appservice.core.forged import audit_details, from_decrypted, is_incident
 from appservice.core.state import write_audit
 
 # This module's tables; run (idempotently) when the database opens.
@@ -132,13 +133,24 @@ class Inbox:
         return result
 
     async def put_decrypted(self, raw: dict[str, Any]) -> bool:
-        """The plaintext copy of an encrypted event, from a bot. True if it will be processed."""
+        """The plaintext copy of an encrypted event, from a bot. True if it will be processed.
+        A plaintext is message content only (core/forged.py): state, redactions and other types
+        claimed inside encryption are stored as a `jp.yakuba.forged` incident and audited, and
+        no routing state is ever learned from a plaintext (state is never encrypted)."""
+        raw = _only_message(raw)
         ev = parse_event(raw, decrypted=True)
         blob = to_json(raw)
         now = time.time()
 
         def _store(c: sqlite3.Connection) -> bool:
-            _learn_state(c, ev, self.bot_ids)
+            queued = _store_row(c)
+            if queued and is_incident(raw):
+                write_audit(c, Audit(action="forged_event", actor=ev.sender, room_id=ev.room_id,
+                                     event_id=ev.event_id, result="refused",
+                                     details=audit_details(ev.content)))
+            return queued
+
+        def _store_row(c: sqlite3.Connection) -> bool:
             c.execute("UPDATE undecryptable SET resolved_at = ? WHERE event_id = ? AND resolved_at IS NULL",
                       (now, ev.event_id))
             row = c.execute("SELECT status, decrypted FROM inbox WHERE event_id = ?",
@@ -206,6 +218,15 @@ class Inbox:
         row = await self.db.fetchone("SELECT COUNT(*) AS n FROM inbox_rejected")
         out["rejected"] = row["n"] if row else 0
         return out
+
+
+def _only_message(raw: dict[str, Any]) -> dict[str, Any]:
+    """A bot's decrypted event as the inbox accepts it: the bot already built it with
+    `forged.from_decrypted`; applied again here (idempotent) so no caller can slip state,
+    a redaction or another type in through a plaintext."""
+    if not isinstance(raw, dict) or is_incident(raw):
+        return raw
+    return from_decrypted(raw, raw)
 
 
 def to_json(raw: Any) -> str:

@@ -35,7 +35,8 @@ def generate(data_dir: Path, server_name: str, port: int, registration: Path,
     config_path = data_dir / "homeserver.yaml"
     if config_path.exists():
         return config_path
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)  # Synapse's database, media and signing key live here
     subprocess.run(
         [sys.executable, "-m", "synapse.app.homeserver", "--server-name", server_name,
          "--config-path", str(config_path), "--data-directory", str(data_dir),
@@ -85,6 +86,7 @@ def _write_log_config(data_dir: Path, server_name: str) -> Path:
         "root": {"level": "INFO", "handlers": ["file"]},
         "disable_existing_loggers": False,
     }))
+    os.chmod(path, 0o600)
     return path
 
 
@@ -101,6 +103,7 @@ class SynapseProcess:
     def start(self, timeout_s: float = 60.0) -> None:
         data_dir = self.config_path.parent
         out = (data_dir / "synapse.stdout").open("ab")
+        os.chmod(data_dir / "synapse.stdout", 0o600)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)],
             cwd=data_dir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
