@@ -93,6 +93,25 @@ class E2EEUser:
         resp = await self.client.room_send(room_id, etype, content, ignore_unverified_devices=True)
         return resp.event_id
 
+    async def send_forged(self, room_id: str, plaintext: dict[str, Any]) -> str:
+        """What a malicious client can do: megolm-encrypt a plaintext of its own choosing (any
+        type, a state_key, a redacts, …) and send it as an ordinary m.room.encrypted event.
+        Send one normal message first so that the group session is shared with the room."""
+        import uuid
+
+        from nio import Api, RoomSendResponse
+
+        olm = self.client.olm
+        assert olm is not None
+        if olm.should_share_group_session(room_id):
+            await self.client.share_group_session(room_id, ignore_unverified_devices=True)
+        content = olm.group_encrypt(room_id, dict(plaintext))
+        method, path, data = Api.room_send(self.client.access_token, room_id, "m.room.encrypted",
+                                           content, str(uuid.uuid4()))
+        resp = await self.client._send(RoomSendResponse, method, path, data, (room_id,))
+        assert isinstance(resp, RoomSendResponse), resp
+        return resp.event_id
+
     def texts_from(self, sender: str, room_id: str | None = None) -> list[str]:
         return [getattr(ev, "body", "") for rid, ev in self.received
                 if ev.sender == sender and (room_id is None or rid == room_id)]
