@@ -73,6 +73,7 @@ async def run_once(db: Database, inbox: Inbox, limits: Limits, *, now: float | N
     at = time.time() if now is None else now
     counts = await db.run(lambda c: transaction(c, lambda c: prune(c, limits, at)))
     counts["stripped"] = stripped
-    await db.run(lambda c: c.execute("PRAGMA incremental_vacuum").fetchall())
+    # executescript steps the pragma to the end (execute() would free one page only).
+    await db.run(lambda c: c.executescript("PRAGMA incremental_vacuum;"))
     counts["checkpointed"] = int(await db.checkpoint())
     return counts
