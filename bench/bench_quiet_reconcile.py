@@ -36,6 +36,7 @@ from appservice.app.devstack import setup
 from appservice.core.clock import FixedClock
 from appservice.core.config import AppserviceConfig, Config, HomeserverConfig
 from appservice.core.db import Database
+from appservice.core.executor import Executor
 from appservice.features.quiet.config import quiet_config_from_dict
 from appservice.features.quiet.reconcile import Reconciler
 from appservice.features.quiet.store import TABLES as QUIET_TABLES
@@ -91,9 +92,9 @@ async def bench(hs: Homeserver) -> list[tuple[int, str, float, float | None, str
         cfg = quiet_config_from_dict({"enabled": True, "concurrency": CONCURRENCY}, server_name=SERVER_NAME)
         svc = SimpleNamespace(config=_config(), client=client, clock=clock)
         store = QuietStore(db)
-        rec = Reconciler(cfg, WorkCalendar(cfg.calendar), store, svc)  # type: ignore[arg-type]
+        rec = Reconciler(cfg, WorkCalendar(cfg.calendar), store, Executor(svc))  # type: ignore[arg-type]
         off = Reconciler(quiet_config_from_dict({"enabled": False}), WorkCalendar(cfg.calendar), store,
-                         svc)  # type: ignore[arg-type]
+                         Executor(svc))  # type: ignore[arg-type]
         created = 0
         for size in SIZES:
             secs = await create_users(hs.url, admin_token, created, size)

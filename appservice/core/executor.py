@@ -40,6 +40,7 @@ from appservice.core.feature import EffectHandler, OfferHandler
 from appservice.core.i18n import t
 from appservice.core.services import Services
 from appservice.core.state import write_audit
+from appservice.core.text import Text, one_line
 
 log = structlog.get_logger(__name__)
 
@@ -72,12 +73,17 @@ def buffered_audits() -> Iterator[AuditBuffer]:
 
 def render(message: Message, locale: str) -> str:
     """Catalog text with its params; a Message param is rendered too, a list param becomes
-    its rendered items joined with the locale's list separator (「、」 / ", ")."""
+    its rendered items joined with the locale's list separator (「、」 / ", "). A plain string
+    param (a room name, a display name…) is made one line (core/text.py); `Text` is kept."""
     def one(value: Any) -> Any:
         if isinstance(value, Message):
             return render(value, locale)
         if isinstance(value, list | tuple):
             return t("core.list_separator", locale).join(str(one(v)) for v in value)
+        if isinstance(value, Text):
+            return value
+        if isinstance(value, str):
+            return one_line(value)
         return value
 
     return t(message.key, locale, **{k: one(v) for k, v in message.params.items()})

@@ -14,6 +14,7 @@ from appservice.core.executor import render
 from appservice.core.feature import Parts, Runtime
 from appservice.core.services import Services
 from appservice.core.state import OfferRow
+from appservice.core.text import Text
 from appservice.features.offboarding.config import OffboardingConfig
 from appservice.features.offboarding.policy import OFFER_ACTION, OffboardingPolicy
 from appservice.features.offboarding.runtime import Offboarding
@@ -35,7 +36,8 @@ def setup(runtime: Runtime, cfg: OffboardingConfig) -> Parts:
                                 reaction_id: str) -> Sequence[Decision]:
         messages = await ob.confirm(code, confirmer, via="reaction")
         text = "\n".join(render(m, locale) for m in messages)
-        return [Notice(room_id=room_id, message=Message("core.raw_text", {"text": text}), reply_to=plan_event_id,
+        return [Notice(room_id=room_id, message=Message("core.raw_text", {"text": Text(text)}),
+                       reply_to=plan_event_id,
                        once_key=f"offboarding.confirm:{reaction_id}")]
 
     async def on_confirm(effect: Effect, event: Event, s: Services) -> Sequence[Decision]:

@@ -30,6 +30,7 @@ from appservice.core.executor import render
 from appservice.core.feature import Command, OfferHandler
 from appservice.core.services import Services
 from appservice.core.state import OfferRow
+from appservice.core.text import Text
 from appservice.features.retention.runtime import Retention, RoomNotFound
 from appservice.lib.archive import ALLOWED_YEARS, DisposalRefused, RetentionPolicy
 from appservice.lib.archive.disposal import unmanaged_rooms
@@ -436,7 +437,7 @@ def dispose_offer_handler(rt: Retention) -> OfferHandler:
     async def on_dispose_offer(offer: OfferRow, event: Event, svc: Services) -> Sequence[Decision]:
         msgs = await confirm_disposal(rt, svc, str(offer.detail.get("code", "")), event.sender, via="reaction")
         text = "\n".join(render(m, svc.config.locale) for m in msgs)
-        return [Notice(room_id=offer.room_id, message=Message("core.raw_text", {"text": text}),
+        return [Notice(room_id=offer.room_id, message=Message("core.raw_text", {"text": Text(text)}),
                        once_key=f"archive_dispose_confirm:{event.event_id}")]
 
     return on_dispose_offer
