@@ -55,7 +55,8 @@ async def download(client: MatrixClient, event: Event, *, max_bytes: int = DEFAU
     if not url.startswith("mxc://") or url.count("/") != 3:
         raise MediaError("bad_mxc")
     server, media_id = url[len("mxc://"):].split("/", 1)
-    info = event.content.get("info") if isinstance(event.content.get("info"), dict) else {}
+    raw_info = event.content.get("info")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
     data = await _fetch(client, server, media_id, max_bytes)
     if file_block is not None:
         try:

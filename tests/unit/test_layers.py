@@ -130,9 +130,6 @@ def feature_folders() -> Iterator[tuple[str, Path, str]]:
 
 def feature_files() -> list[object]:
     known = {
-        "appservice/features/screenshots/policy.py": (
-            "screenshots/policy.py imports kind_names and room_link from features/pii/policy.py; "
-            "they belong in a shared place (appservice/lib/pii or core) — a features/ change"),
         "bots/session.py": (
             "bots/session.py imports write_secret_file from appservice.app.devstack.setup; the helper "
             "belongs in appservice/lib (or bots/) — the bots feature must not depend on the app"),

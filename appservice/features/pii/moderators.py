@@ -9,7 +9,8 @@ import structlog
 from appservice.core.decisions import Decision, DirectNotice, Effect, Message
 from appservice.core.events import Event
 from appservice.core.services import Services
-from appservice.features.pii.policy import kind_names, room_link
+from appservice.features.pii.policy import kind_names
+from appservice.matrix.links import room_link
 from appservice.matrix.room_roles import moderators, room_state
 
 log = structlog.get_logger(__name__)

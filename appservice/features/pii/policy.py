@@ -21,6 +21,7 @@ from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
 from appservice.core.schema import Bool, Int, Number, Schema
 from appservice.lib.pii import INFORMATIONAL, KINDS, Finding, mask_preview, scan
+from appservice.matrix.links import room_link
 
 MESSAGE_TYPES = frozenset({"m.room.message"})
 # Work e-mail addresses are in every signature; corporate numbers and postal codes are public.
@@ -54,10 +55,6 @@ class PiiSettings:
 def kind_names(kinds: Sequence[str]) -> list[Message]:
     """「マイナンバー、電話番号」 once rendered in the reader's locale."""
     return [Message(f"pii.kind.{k}") for k in kinds]
-
-
-def room_link(room_id: str, event_id: str) -> str:
-    return f"https://matrix.to/#/{room_id}/{event_id}"
 
 
 class PiiPolicy:

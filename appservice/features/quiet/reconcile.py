@@ -217,8 +217,10 @@ class Reconciler:
                     if exc.status not in (400, 404):
                         raise
             body = await self.svc.client.request("GET", "/_matrix/client/v3/pushrules/", as_user=user)
-            glob = body.get("global") if isinstance(body.get("global"), dict) else {}
-            current = glob.get("override") if isinstance(glob.get("override"), list) else []
+            raw_glob = body.get("global")
+            glob: dict[str, Any] = raw_glob if isinstance(raw_glob, dict) else {}
+            raw_current = glob.get("override")
+            current: list[Any] = raw_current if isinstance(raw_current, list) else []
             ops = plan(current, rules)
             for op in ops:
                 await self.apply(user, op)

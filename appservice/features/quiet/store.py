@@ -160,6 +160,7 @@ class QuietStore:
             "SELECT COUNT(*) AS users, COALESCE(SUM(quiet), 0) AS quiet, "
             "COALESCE(SUM(error IS NOT NULL), 0) AS errors FROM quiet_users")
         optouts = await self.db.fetchone("SELECT COUNT(*) AS n FROM quiet_optout")
+        assert row is not None and optouts is not None  # aggregates always return a row
         return {"users": row["users"], "quiet": row["quiet"], "errors": row["errors"],
                 "optouts": optouts["n"]}
 

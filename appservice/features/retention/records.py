@@ -75,7 +75,8 @@ def member_display_name(event: Event) -> str | None:
 def attachment_meta(event: Event) -> tuple[str | None, str | None, int | None]:
     """(file name, mimetype, size) as the sender described the attachment."""
     c = event.content
-    info = c.get("info") if isinstance(c.get("info"), dict) else {}
+    raw_info = c.get("info")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
     size = info.get("size")
     return (_s(c.get("filename")) or _s(c.get("body")), _s(info.get("mimetype")),
             size if isinstance(size, int) and not isinstance(size, bool) else None)

@@ -18,9 +18,14 @@ from appservice.core.decisions import AdminNotice, Audit, Decision, DirectNotice
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
 from appservice.core.schema import Bool, Number, Schema
-from appservice.features.pii.policy import kind_names, room_link
 from appservice.lib.pii import INFORMATIONAL
 from appservice.lib.screenshots import ImageVerdict
+from appservice.matrix.links import room_link
+
+
+def kind_names(kinds: Sequence[str]) -> list[Message]:
+    """Names of the personal-data kinds OCR found; the texts are the shared `pii.kind.*` keys."""
+    return [Message(f"pii.kind.{k}") for k in kinds]
 
 KINDS = ("screenshot", "pii_in_image")
 
