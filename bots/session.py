@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from appservice.app.devstack.setup import write_secret_file
+from appservice.lib.secret_files import write_secret_file
 
 
 @dataclass

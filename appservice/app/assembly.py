@@ -17,6 +17,7 @@ from appservice.core.command_policy import AdminCommandsPolicy
 from appservice.core.commands import CommandTable
 from appservice.core.event_log import EventLogPolicy
 from appservice.core.feature import Feature, Parts, Runtime, Task
+from appservice.core.forged import ForgedEventPolicy
 from appservice.core.offers import ACCEPT_OFFER, accept_offer_handler
 from appservice.core.offers_policy import OffersPolicy
 from appservice.core.policy import Policy
@@ -63,7 +64,7 @@ def assemble(features: Sequence[Feature], runtime: Runtime) -> Assembled:
     settings = validate(features, runtime.config)
     executor = runtime.executor
     table: CommandTable = executor.commands
-    out = Assembled(policies=[EventLogPolicy(), AdminCommandsPolicy(table), OffersPolicy()])
+    out = Assembled(policies=[EventLogPolicy(), ForgedEventPolicy(), AdminCommandsPolicy(table), OffersPolicy()])
     executor.on_effect(ACCEPT_OFFER, accept_offer_handler(executor.offer_actions))
     for feature in features:
         on = bool(feature.enabled(settings[feature.name]))

@@ -63,17 +63,10 @@ class Database:
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._pool, self._open)
 
-    def open_sync(self) -> None:
-        """For CLI commands that are not async."""
-        self._pool.submit(self._open).result()
-
     async def run(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
         """Run fn(conn) on the database thread; durable=True fsyncs its commit."""
         call = self._call_durable if durable else self._call
         return await asyncio.get_running_loop().run_in_executor(self._pool, call, fn)
-
-    def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return self._pool.submit(self._call, fn).result()
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         assert self._conn is not None, "database not opened"

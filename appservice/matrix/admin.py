@@ -32,10 +32,6 @@ class SynapseAdmin:
                 return None
             raise
 
-    async def whois(self, user_id: str) -> dict[str, Any]:
-        """`GET /_synapse/admin/v1/whois/<user_id>`: the user's sessions (devices, IPs, last seen)."""
-        return await self.client.request("GET", f"/_synapse/admin/v1/whois/{q(user_id)}")
-
     async def list_users(self, *, admins: bool | None = None, deactivated: bool = False,
                          limit: int = 100) -> list[dict[str, Any]]:
         """`GET /_synapse/admin/v2/users?admins=…&deactivated=…`, all pages (locked users

@@ -17,16 +17,8 @@ from typing import Any
 import aiohttp
 import yaml
 
+from appservice.lib.secret_files import write_secret_file
 from appservice.matrix.client import q
-
-
-def write_secret_file(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
 
 
 def ensure_registration(path: Path, server_name: str, as_url: str, *, as_id: str = "yakuba",
