@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,26 @@ log = structlog.get_logger(__name__)
 # A long timeline per sync keeps gaps rare; _fill_gap handles the rest.
 SYNC_FILTER = {"room": {"timeline": {"limit": 200}}}
 MAX_GAP_PAGES = 50
+
+
+def private_dir(path: Path) -> Path:
+    """A directory only Yakuba's user can open (0700), its missing parents too; an existing one
+    left looser by an older version is tightened."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        p.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(p, 0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_tree(path: Path) -> None:
+    """Files under a bot's key store 0600, directories 0700 (nio creates them under the umask)."""
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o700)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o600)
 
 
 def decrypted_for_inbox(room_id: str, event: Any) -> dict[str, Any]:
@@ -103,19 +124,20 @@ class E2EEBot:
         return self.client.device_id if self.client else None
 
     async def _login(self) -> AsyncClient:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
+        os.chmod(self.dir.parent, 0o700)  # data_dir/bots
         path = self.dir / "session.json"
         sess = bot_session.load_or_create(path, self.user_id)
         if not sess.access_token or not await bot_session.token_valid(self.hs_url, sess.access_token):
             sess.access_token = await bot_session.appservice_login(
                 self.hs_url, self._as_token, self.localpart, sess.device_id)
             bot_session.save(path, sess)
-        store = self.dir / "store"
-        store.mkdir(exist_ok=True)
+        store = private_dir(self.dir / "store")
         client = AsyncClient(self.hs_url, self.user_id, device_id=sess.device_id, store_path=str(store),
                              config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
                                                       pickle_key=sess.pickle_key))
         client.restore_login(self.user_id, sess.device_id, sess.access_token)
+        private_tree(store)  # the olm/megolm store restore_login just opened or created
         client.next_batch = await self.state.get(self._token_key)
         # BadEvent too: a decrypted payload nio could not parse as the type it claims (a state
         # event without state_key, …) still reaches decrypted_for_inbox and is reported.

@@ -7,6 +7,13 @@ bot's decrypted copy; after a grace period they are processed as ciphertext so t
 metadata-only rules still run, and a late plaintext copy upgrades them.
 State the routing needs (room encryption, names, the bots' memberships) is learned here, in
 the same SQLite transaction as the events themselves.
+
+Content leaves the inbox once the event is processed (docs/data-kept.md): `mark_done` replaces
+the stored JSON with a skeleton — ids, type, sender, timestamp, state key, a membership — which
+is all that dedupe, ordering and the routing need. Two kinds of row keep their content a while:
+ciphertext processed before its plaintext came (a late room key may still decrypt it; the row
+is upgraded in place), and events some table in CONTENT_HOLDS still names (the archive's
+retries re-read them); `strip_released` (the housekeeping pass) strips those once released.
 """
 
 from __future__ import annotations
@@ -52,6 +59,29 @@ CREATE TABLE IF NOT EXISTS undecryptable (
 """
 
 
+# Tables whose rows name an event (column event_id) that will be read again from the inbox: while
+# such a row exists the event keeps its content. A table the database does not have (a
+# feature's, in a database opened without it) is skipped. retention_retry: archive writes that
+# failed and are retried from the inbox (features/retention/runtime.py, retry_due).
+CONTENT_HOLDS: tuple[str, ...] = ("retention_retry",)
+
+# Top-level keys a processed event keeps, and the marker of a stripped row.
+SKELETON_KEYS = ("event_id", "room_id", "type", "sender", "origin_server_ts", "state_key", "redacts")
+STRIPPED = "jp.yakuba.stripped"
+
+
+def skeleton(raw: dict[str, Any]) -> dict[str, Any]:
+    """What is left of a processed event: no content, except an m.room.member's membership.
+    `content` stays as an empty object, so anything that re-reads the row still parses it."""
+    out = {k: raw[k] for k in SKELETON_KEYS if k in raw}
+    content = raw.get("content")
+    membership = content.get("membership") if isinstance(content, dict) else None
+    out["content"] = ({"membership": membership}
+                      if raw.get("type") == "m.room.member" and isinstance(membership, str) else {})
+    out[STRIPPED] = True
+    return out
+
+
 @dataclass(frozen=True)
 class TxnResult:
     new: int
@@ -86,6 +116,9 @@ def _learn_state(c: sqlite3.Connection, ev: Event, bot_ids: tuple[str, ...]) -> 
 
 
 class Inbox:
+    content_holds: tuple[str, ...] = CONTENT_HOLDS
+    _holds_present: tuple[str, ...] | None = None
+
     def __init__(self, db: Database, bot_ids: tuple[str, ...]) -> None:
         self.db = db
         self.bot_ids = bot_ids
@@ -206,8 +239,41 @@ class Inbox:
                 write_audit(c, row)
             c.execute("UPDATE inbox SET status = 'done', processed_at = ?, error = ?, "
                       "times_processed = times_processed + 1 WHERE seq = ?", (time.time(), error, seq))
+            row = c.execute("SELECT seq, event_id, type, decrypted, json FROM inbox WHERE seq = ?",
+                            (seq,)).fetchone()
+            if row is not None:
+                self._strip(c, row)
 
         await self.db.run(lambda c: transaction(c, _do))
+
+    async def strip_released(self) -> int:
+        """Strip the processed rows whose content nothing holds any more (a retry finished, or
+        rows from before stripping existed). Returns how many rows were stripped."""
+        def _do(c: sqlite3.Connection) -> int:
+            rows = c.execute("SELECT seq, event_id, type, decrypted, json FROM inbox "
+                             "WHERE status = 'done' AND instr(json, ?) = 0", (f'"{STRIPPED}"',)).fetchall()
+            return sum(self._strip(c, r) for r in rows)
+
+        return await self.db.run(lambda c: transaction(c, _do))
+
+    def _strip(self, c: sqlite3.Connection, row: sqlite3.Row) -> bool:
+        """Replace a done row's JSON with its skeleton, unless its content is still needed."""
+        if row["type"] == "m.room.encrypted" and not row["decrypted"]:
+            return False  # ciphertext: a late key may still decrypt it (bots/runtime.py)
+        if self._holds_present is None:
+            have = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            self._holds_present = tuple(t for t in self.content_holds if t in have)
+        for table in self._holds_present:
+            if c.execute(f"SELECT 1 FROM {table} WHERE event_id = ?", (row["event_id"],)).fetchone():
+                return False
+        try:
+            raw = json.loads(row["json"])
+        except ValueError:
+            raw = {}
+        if not isinstance(raw, dict) or raw.get(STRIPPED):
+            return False
+        c.execute("UPDATE inbox SET json = ? WHERE seq = ?", (to_json(skeleton(raw)), row["seq"]))
+        return True
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")
