@@ -90,3 +90,15 @@ def test_config_errors_name_the_key():
         PiiSettings.parse({"kinds": {"phone": "delete"}})
     with pytest.raises(ConfigError, match=r"pii.min_confidence"):
         PiiSettings.parse({"min_confidence": 3})
+
+
+async def test_number_split_by_tags_in_formatted_body_is_found(ctx):
+    html = "マイナンバー 1234<b>5678</b>9018"
+    event = msg("マイナンバー 1234**5678**9018", format="org.matrix.custom.html", formatted_body=html)
+    found, _ = PiiPolicy(PiiSettings.parse({})).findings(event)
+    assert [(t, f.kind, t[f.start:f.end]) for t, f in found if t == html] == [
+        (html, "my_number", "1234<b>5678</b>9018")]
+    out = await PiiPolicy(PiiSettings.parse({})).evaluate(event, ctx)
+    admin = next(d for d in out if isinstance(d, AdminNotice))
+    shown = render(admin.message, "ja")
+    assert "9018" in shown and "1234" not in shown and "5678" not in shown

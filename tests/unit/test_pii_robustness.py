@@ -85,3 +85,11 @@ def test_one_megabyte_in_bounded_time(name: str) -> None:
     t0 = time.perf_counter()
     scan(text, max_chars=len(text))  # all of it
     assert time.perf_counter() - t0 < 10.0  # ~1 s on one core; generous for slow CI
+
+
+@pytest.mark.parametrize("unit", ["<b>1</b>", "&#49;", "<", "&", "<!--", "1\u200b", "١ "])
+def test_hostile_markup_and_evasion_in_bounded_time(unit: str) -> None:
+    text = _mb(unit)
+    t0 = time.perf_counter()
+    scan(text)
+    assert time.perf_counter() - t0 < 5.0

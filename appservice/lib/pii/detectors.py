@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 from .shapes import Digits, Option, numeric_options
@@ -18,7 +19,13 @@ from .shapes import Digits, Option, numeric_options
 # split at whitespace into segments, which are recombined only into known layouts.
 # The look-ahead skips, inside the regex engine, the short numbers that fill chat (10時,
 # 3件): no kind has fewer than six digits.
-_RUN = re.compile(r"[0-9](?=[-. ()0-9]{5})[0-9]*(?:[-. ()]{1,3}[0-9]+)*")
+# Tabs and line breaks count as whitespace (a number wrapped across lines, or pasted from a
+# table).
+_WS = " \t\n\r\x0b\x0c\x85\u2028\u2029"
+_RUN = re.compile(f"[0-9](?=[-.()0-9{_WS}]{{5}})[0-9]*(?:[-.(){_WS}]{{1,3}}[0-9]+)*")
+_HAS_WS = re.compile(f"[{_WS}]")
+# A single line break between digits: a wrapped number, read first as if it were not there.
+_BREAK_JOINS = frozenset({"\n", "\r", "\r\n", "\x0b", "\x0c", "\x85", "\u2028", "\u2029"})
 _SEGMENT = re.compile(r"[0-9]+(?:[-.()]{1,3}[0-9]+)*")  # a run's parts between whitespace
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 _SEP = re.compile(r"[^0-9]+")
@@ -144,7 +151,7 @@ def numbers(text: str, resolve: Resolver) -> Iterator[tuple[Candidate, str, floa
         if m.end() - m.start() < MIN_DIGITS:
             continue
         run = m.group()
-        if " " not in run:  # the common case: one segment
+        if _HAS_WS.search(run) is None:  # the common case: one segment
             seg = _segment(text, m)
             cand = _candidate(text, seg.start, seg.end, seg.groups, seg.seps)
             resolved = resolve(cand) if cand is not None else None
@@ -160,6 +167,7 @@ def _recombine(text: str, m: re.Match[str], resolve: Resolver
     joins = [text[a.end : b.start] for a, b in itertools.pairwise(segs)]
     ndigits = [sum(map(len, seg.groups)) for seg in segs]
     n = len(segs)
+    spelled = yield from _spelled(text, segs, joins, resolve)
     # Four or more space-separated 4-digit blocks are one number (a card, maybe with an
     # unknown prefix): never read a 4-4-4 My Number out of its middle or tail.
     blocky = n >= 4 and all(seg.groups and len(seg.groups) == 1 and len(seg.groups[0]) == 4
@@ -171,7 +179,7 @@ def _recombine(text: str, m: re.Match[str], resolve: Resolver
               if prefix[min(i + MAX_GROUPS, n)] - prefix[i] >= MIN_DIGITS]
     next_free = 0
     for i in starts:
-        if i < next_free:
+        if i < next_free or i in spelled:
             continue
         ngroups = ndig = 0
         j_max = i
@@ -191,6 +199,15 @@ def _recombine(text: str, m: re.Match[str], resolve: Resolver
                     seps.append(joins[k - 1])
                 seps.extend(segs[k].seps)
             ndig -= ndigits[j]
+            if any(joins[k] in _BREAK_JOINS for k in range(i, j)):
+                # Wrapped across lines: first as one number, then the break as a space.
+                glued, gseps = _glue(segs, joins, i, j)
+                cand = _candidate(text, segs[i].start, segs[j].end, glued, gseps)
+                resolved = resolve(cand) if cand is not None else None
+                if cand is not None and resolved is not None:
+                    yield (cand, *resolved)
+                    next_free = j + 1
+                    break
             cand = _candidate(text, segs[i].start, segs[j].end, groups, tuple(seps))
             if cand is None:
                 continue
@@ -199,6 +216,64 @@ def _recombine(text: str, m: re.Match[str], resolve: Resolver
                 yield (cand, *resolved)
                 next_free = j + 1
                 break
+
+
+def _glue(segs: list[_Segment], joins: list[str], i: int, j: int
+          ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    groups: list[str] = list(segs[i].groups)
+    seps: list[str] = list(segs[i].seps)
+    for k in range(i + 1, j + 1):
+        g = segs[k].groups
+        if joins[k - 1] in _BREAK_JOINS:
+            groups[-1] += g[0]
+        else:
+            seps.append(joins[k - 1])
+            groups.append(g[0])
+        groups.extend(g[1:])
+        seps.extend(segs[k].seps)
+    return tuple(groups), tuple(seps)
+
+
+def _spelled(text: str, segs: list[_Segment], joins: list[str], resolve: Resolver
+             ) -> Generator[tuple[Candidate, str, float], None, set[int]]:
+    """One digit per space ("0 9 0 1 2 3 4 5 6 7 8"): stretches of at least six one-digit
+    segments are read as one number. The most common gap is the spacing between digits; any
+    other gap (" - ", a double space among single ones) separates groups. Returns the indexes
+    of the segments used, which the window search then skips."""
+    used: set[int] = set()
+    n = len(segs)
+    a = 0
+    while a < n:
+        if not _single(segs[a]):
+            a += 1
+            continue
+        b = a
+        while b + 1 < n and _single(segs[b + 1]):
+            b += 1
+        count = b - a + 1
+        if MIN_DIGITS <= count <= MAX_DIGITS:
+            gaps = joins[a:b]
+            common = Counter(gaps).most_common(1)[0][0]
+            groups = [segs[a].groups[0]]
+            seps: list[str] = []
+            for k in range(a + 1, b + 1):
+                if gaps[k - a - 1] == common:
+                    groups[-1] += segs[k].groups[0]
+                else:
+                    seps.append(gaps[k - a - 1])
+                    groups.append(segs[k].groups[0])
+            if len(groups) <= MAX_GROUPS:
+                cand = _candidate(text, segs[a].start, segs[b].end, tuple(groups), tuple(seps))
+                resolved = resolve(cand) if cand is not None else None
+                if cand is not None and resolved is not None:
+                    yield (cand, *resolved)
+                    used.update(range(a, b + 1))
+        a = b + 1
+    return used
+
+
+def _single(seg: _Segment) -> bool:
+    return len(seg.groups) == 1 and len(seg.groups[0]) == 1
 
 
 def _candidate(

@@ -28,6 +28,11 @@ DASHES = (
     "-\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\u2500\u2501\u02d7"
     "\u2e3a\u2e3b\u30fc\uff70\uff0d\ufe58\ufe63"
 )
+# Other separators people put between digit groups (1234/5678/9018, 1234・5678・9018): treated
+# like dashes, also only between digits. Full-width ／ ． and half-width ･ fold to these.
+SEPARATORS = "/.\u30fb\u00b7\u2022\u2027\u2219\u2044\u2215"
+# Line breaks: kept in the text; the detectors read one between digits as a wrapped number.
+BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 KANJI_DIGITS = "〇一二三四五六七八九"
 _KANJI_TABLE = str.maketrans(KANJI_DIGITS, "0123456789")
 
@@ -38,7 +43,9 @@ _KANJI_TABLE = str.maketrans(KANJI_DIGITS, "0123456789")
 _KANJI_RUN = re.compile(
     f"[{KANJI_DIGITS}](?:[{re.escape(DASHES)}]?[{KANJI_DIGITS}])+(?![0-9A-Za-z])"
 )
-_DASH_BETWEEN = re.compile(f"[0-9][{re.escape(DASHES)}](?=[0-9])")
+_DASH_BETWEEN = re.compile(f"[0-9][{re.escape(DASHES + SEPARATORS)}](?=[0-9])")
+_ASCII_SEP_BETWEEN = re.compile(r"[0-9][/.](?=[0-9])")
+_ASCII_DIGITS = frozenset("0123456789")
 _ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -82,6 +89,22 @@ def _build() -> tuple[list[str], set[int], set[str], set[int]]:
                 if len(pair) == 2:
                     seconds.add(chr(int(pair[1], 16)))
     special.update(ord(c) for c in seconds)
+    # Format characters (zero-width space, soft hyphen, BOM, bidi controls, tag characters)
+    # are dropped; marks that may follow a digit (variation selectors, the keycap) too.
+    # Decimal digits of every script become ASCII digits.
+    category, decimal = unicodedata.category, unicodedata.decimal
+    for cp in range(0x80, 0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        ch = chr(cp)
+        cat = category(ch)
+        if cat in ("Cf", "Mn", "Me") and not combining(ch):
+            special.add(cp)
+        elif cat == "Nd" and decimal(ch, None) is not None:
+            if cp > 0xFFFF:
+                special.add(cp)
+            elif not unicodedata.decomposition(ch):
+                fold[cp] = str(decimal(ch))
     # Conjoining jamo compose algorithmically; compatibility and half-width jamo fold to them.
     for lo, hi in ((0x1100, 0x1200), (0xA960, 0xA980), (0xD7B0, 0xD800), (0x3130, 0x3190),
                    (0xFFA0, 0xFFDD)):
@@ -138,7 +161,14 @@ class Normalized:
 def _fold_char(ch: str) -> str:
     rep = _CHAR_CACHE.get(ch)
     if rep is None:
-        rep = unicodedata.normalize("NFKC", ch)
+        if unicodedata.category(ch) == "Cf":
+            rep = ""
+        else:
+            rep = "".join(
+                str(unicodedata.decimal(c)) if not c.isascii() and unicodedata.decimal(c, None)
+                is not None else c
+                for c in unicodedata.normalize("NFKC", ch)
+            )
         if len(_CHAR_CACHE) < 4096:  # bounded: adversarial input must not grow memory
             _CHAR_CACHE[ch] = rep
     return rep
@@ -149,6 +179,8 @@ def _slow(text: str) -> tuple[str, list[int], list[int]]:
     starts: list[int] = []
     ends: list[int] = []
     for i, ch in enumerate(text):
+        if out and out[-1] in _ASCII_DIGITS and unicodedata.category(ch) in ("Mn", "Me"):
+            continue  # 1\ufe0f\u20e3 (keycap), 1\u0301: a mark on a digit is dropped
         for r in _fold_char(ch):
             if out and (r in _SECONDS or unicodedata.combining(r)):
                 comp = unicodedata.normalize("NFC", out[-1] + r)
@@ -176,7 +208,10 @@ def _dash_repl(m: re.Match[str]) -> str:
 def normalize(text: str) -> Normalized:
     """Normalise text for detection; see the module docstring."""
     if text.isascii():
-        return Normalized(text)  # NFKC is the identity on ASCII; no kanji, no odd dashes
+        # NFKC is the identity on ASCII; no kanji, no odd dashes. Same length: no map.
+        if _ASCII_SEP_BETWEEN.search(text) is not None:
+            text = _ASCII_SEP_BETWEEN.sub(_dash_repl, text)
+        return Normalized(text)
     starts = ends = None
     if _has_special(text):
         norm, starts, ends = _slow(text)
@@ -190,5 +225,8 @@ def normalize(text: str) -> Normalized:
 
 
 def fold_plain(text: str) -> str:
-    """Normalised text only (no offsets), e.g. for masking a matched value."""
-    return normalize(text).text
+    """Normalised text only (no offsets), e.g. for masking a matched value (HTML read as
+    text first)."""
+    from .markup import plain_text
+
+    return normalize(plain_text(text)).text

@@ -8,6 +8,7 @@ Only the rest pay for normalisation and the detectors.
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
@@ -16,7 +17,18 @@ from .detectors import Candidate, exclusion_spans, numbers
 from .emails import emails
 from .finding import Finding
 from .keywords import BIRTH_KEYWORDS, MAX_AFTER, MAX_BEFORE, KeywordIndex
-from .normalize import DASHES, DIGIT_MAKERS, FOLD, KANJI_DIGITS, char_class, normalize
+from .markup import strip_markup
+from .normalize import (
+    ASTRAL,
+    BREAKS,
+    DASHES,
+    DIGIT_MAKERS,
+    FOLD,
+    KANJI_DIGITS,
+    SEPARATORS,
+    char_class,
+    normalize,
+)
 
 # Findings under this confidence are not reported. 0.5 keeps: anything with a keyword of its
 # kind nearby, formatted My Numbers (4-4-4) with a valid check digit, Luhn-valid card
@@ -50,10 +62,13 @@ def _gate_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     an alternation of literals, so re skips ahead with a fast scan; the classes stay in the
     BMP so that they compile to bitmaps.
     """
-    seps = {c for c in range(0x10000) if FOLD[c] in "-. ()"} | {ord(c) for c in DASHES}
-    seps |= {0x3000, 0x00A0}
+    seps = {c for c in range(0x10000) if FOLD[c] in "-. ()" + SEPARATORS}
+    seps |= {ord(c) for c in DASHES}
+    seps |= {0x3000, 0x00A0, 0x09} | {ord(c) for c in SEPARATORS + BREAKS}
+    seps |= set(range(0xFE00, 0xFE10)) | set(range(0x20DD, 0x20E5))  # keycaps, selectors
     seps -= set(range(0xD800, 0xE000))
     digit_chars = set(map(ord, "0123456789０１２３４５６７８９" + KANJI_DIGITS))
+    digit_chars |= {c for c in range(0x10000) if FOLD[c] in "0123456789"}  # ٣, ३, ๓ …
     digit = f"[{char_class(digit_chars)}]"
     makers = {c for c in DIGIT_MAKERS if c <= 0xFFFF} | {ord("@"), ord("＠")}
     numbers_or_at = re.compile(
@@ -78,10 +93,22 @@ def _gate_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 
 _NUMBERS_OR_AT, _BIRTH_WORD = _gate_patterns()
+# Invisible format characters (Cf) can stand anywhere between digits, in any number; astral
+# characters may be digits (𝟏, 𐒡) or tag characters. Texts holding either are scanned in full.
+_FORMAT_BMP = re.compile(
+    f"[{char_class({c for c in range(0x10000) if unicodedata.category(chr(c)) == 'Cf'})}]"
+)
 
 
 def _worth_scanning(text: str) -> bool:
-    return _NUMBERS_OR_AT.search(text) is not None or _BIRTH_WORD.search(text) is not None
+    return (_NUMBERS_OR_AT.search(text) is not None or _BIRTH_WORD.search(text) is not None
+            or _FORMAT_BMP.search(text) is not None or _astral_digit_or_format(text))
+
+
+def _astral_digit_or_format(text: str) -> bool:
+    if ASTRAL.search(text) is None:
+        return False
+    return any(unicodedata.category(c) in ("Nd", "Cf") for c in ASTRAL.findall(text))
 
 
 class _Scan:
@@ -194,6 +221,9 @@ def scan(text: str, *, max_chars: int = 100_000) -> list[Finding]:
         return []
     if len(text) > max_chars:
         text = text[:max_chars]
+    markup = strip_markup(text)  # formatted_body: tags dropped, references decoded
+    if markup is not None:
+        text = markup.text
     if not _worth_scanning(text):
         return []
 
@@ -212,5 +242,7 @@ def scan(text: str, *, max_chars: int = 100_000) -> list[Finding]:
     out = []
     for s, e, kind, conf in _drop_overlaps(raw):
         os_, oe = norm.original_span(s, e)
+        if markup is not None:
+            os_, oe = markup.original_span(os_, oe)
         out.append(Finding(kind, os_, oe, round(conf, 2)))
     return out
