@@ -110,6 +110,10 @@ class Feature:
     commands: tuple[Command, ...] = ()
     tables: tuple[str, ...] = ()
     cli: tuple[CliCommand, ...] = ()
+    # When someone stops being a Yakuba admin: cancel what they asked for that has not run yet
+    # (plans awaiting confirmation, scheduled jobs…), in this feature's tables; returns how many.
+    # Works on the database alone, so `yakuba admin remove` can run it with the service stopped.
+    admin_removed: Callable[[Database, str], Awaitable[int]] | None = None
 
 
 def need_config(config: Config | None) -> Config:

@@ -135,6 +135,12 @@ class MatrixClient:
     async def join(self, room_id: str, as_user: str | None = None) -> None:
         await self.request("POST", f"/_matrix/client/v3/join/{q(room_id)}", json={}, as_user=as_user)
 
+    async def kick(self, room_id: str, user_id: str, reason: str | None = None, as_user: str | None = None) -> None:
+        body: dict[str, Any] = {"user_id": user_id}
+        if reason:
+            body["reason"] = reason
+        await self.request("POST", f"/_matrix/client/v3/rooms/{q(room_id)}/kick", json=body, as_user=as_user)
+
     async def leave(self, room_id: str, as_user: str | None = None) -> None:
         await self.request("POST", f"/_matrix/client/v3/rooms/{q(room_id)}/leave", json={},
                            as_user=as_user)

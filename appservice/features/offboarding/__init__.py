@@ -16,16 +16,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from appservice.core.config import Config
+from appservice.core.db import Database
 from appservice.core.feature import CliCommand, Feature
 from appservice.core.feature import need_config as _need
 from appservice.features.offboarding.commands import COMMANDS
 from appservice.features.offboarding.config import OffboardingConfig, load
 from appservice.features.offboarding.feature import setup
-from appservice.features.offboarding.jobs import TABLES
+from appservice.features.offboarding.jobs import TABLES, JobStore
 
 
 def _settings(raw: Mapping[str, Any], config: Config) -> OffboardingConfig:
     return load(dict(raw))
+
+
+async def _admin_removed(db: Database, user_id: str) -> int:
+    return await JobStore(db).cancel_requested_by(user_id)
 
 
 def _offboard_cli(argv: list[str], config: Config | None) -> int:
@@ -44,4 +49,5 @@ FEATURE = Feature(
     commands=COMMANDS,
     tables=(TABLES,),
     cli=(CliCommand("offboard", "bulk offboarding from a CSV", _offboard_cli),),
+    admin_removed=_admin_removed,
 )

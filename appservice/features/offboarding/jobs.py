@@ -166,6 +166,20 @@ class JobStore:
 
         return await self.db.run(lambda c: transaction(c, _do))
 
+    async def cancel_requested_by(self, user_id: str) -> int:
+        """A removed admin's pending plans and scheduled (not yet started) jobs are cancelled."""
+        now = time.time()
+
+        def _do(c: sqlite3.Connection) -> int:
+            plans = c.execute("UPDATE offboarding_plans SET status = 'cancelled' WHERE requester = ? AND "
+                              "status = 'pending'", (user_id,)).rowcount
+            jobs = c.execute("UPDATE offboarding_jobs SET status = 'cancelled', finished_at = ?, "
+                             "result = 'offboarding.result.cancelled' WHERE requested_by = ? AND "
+                             "status = 'scheduled'", (now, user_id)).rowcount
+            return int(plans) + int(jobs)
+
+        return await self.db.run(lambda c: transaction(c, _do))
+
     async def pending_plans(self, now: float) -> list[PlanRow]:
         rows = await self.db.fetchall("SELECT * FROM offboarding_plans WHERE status = 'pending' AND "
                                       "expires_at > ? ORDER BY created_at", (now,))

@@ -17,16 +17,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from appservice.core.config import Config
+from appservice.core.db import Database
 from appservice.core.feature import CliCommand, Feature
 from appservice.core.feature import need_config as _need
 from appservice.features.retention.commands import COMMANDS
 from appservice.features.retention.config import RetentionSettings
 from appservice.features.retention.feature import setup
-from appservice.features.retention.tables import TABLES
+from appservice.features.retention.tables import TABLES, RetentionTables
 
 
 def _settings(raw: Mapping[str, Any], config: Config) -> RetentionSettings:
     return RetentionSettings.from_config(config)
+
+
+async def _admin_removed(db: Database, user_id: str) -> int:
+    return await RetentionTables(db).cancel_disposals_by(user_id)
 
 
 def _archive_cli(argv: list[str], config: Config | None) -> int:
@@ -47,4 +52,5 @@ FEATURE = Feature(
     commands=COMMANDS,
     tables=(TABLES,),
     cli=(CliCommand("archive", "archive: verify, export, due, dispose", _archive_cli),),
+    admin_removed=_admin_removed,
 )

@@ -180,6 +180,12 @@ class RetentionTables(FlagReader):
             "INSERT INTO retention_disposals (code, room_id, reason, requested_by, requested_at, status) "
             "VALUES (?, ?, ?, ?, ?, 'pending')", (code, room_id, reason, requested_by, time.time()))
 
+    async def cancel_disposals_by(self, user_id: str) -> int:
+        """A removed admin's disposals still waiting for confirmation are cancelled."""
+        return await self.db.execute(
+            "UPDATE retention_disposals SET status = 'cancelled', decided_by = 'admin_removed', decided_at = ? "
+            "WHERE requested_by = ? AND status = 'pending'", (time.time(), user_id))
+
     async def disposal(self, code: str) -> PendingDisposal | None:
         row = await self.db.fetchone("SELECT * FROM retention_disposals WHERE code = ?", (code,))
         if row is None:
