@@ -28,6 +28,23 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, without the file's text: line/column from the mark, and the problem
+    with any quoted fragment longer than a character or two (an alias, a tag: the file's
+    words) left out."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    what = " ".join(str(x) for x in (context, problem) if x) or type(exc).__name__
+    what = _QUOTED.sub(lambda m: m.group(0) if len(m.group(0)) <= 6 else "'…'", what)
+    if mark is None:
+        return what
+    return f"line {mark.line + 1}, column {mark.column + 1}: {what}"
+
+
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+
+
 def load_registration_tokens(path: Path) -> tuple[str, str]:
     """as_token and hs_token from the registration file Synapse also reads (one source of truth).
 
@@ -40,7 +57,9 @@ def load_registration_tokens(path: Path) -> tuple[str, str]:
     except FileNotFoundError as exc:
         raise ConfigError("appservice.registration", f"file not found: {path}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError("appservice.registration", f"not valid YAML: {exc}") from exc
+        # Never echo a secrets file: PyYAML's message quotes the lines around the error (the
+        # as_token with them), so only the position and the problem are kept, unchained.
+        raise ConfigError("appservice.registration", f"not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(reg, dict):
         raise ConfigError("appservice.registration", "expected a mapping in the registration file")
     as_token = env_as or reg.get("as_token")
