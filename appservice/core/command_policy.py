@@ -2,15 +2,18 @@
 
 Permission is decided here, before any handler runs: admin-scope commands only from Yakuba
 admins and only in the admin room; dm-scope commands only in the sender's DM with the bot.
-Refusals are audited. Unknown commands get a hint, but only where Yakuba is expected to talk
-(admin room, DMs): elsewhere silence beats bot noise.
+Refusals are audited. The args are split from the plain body only; the command's mentions
+(`m.mentions.user_ids`) and pills (user links in `formatted_body`, with the text they show) go
+along in the RunCommand, so that a handler can tell which user a display name stands for.
+Unknown commands get a hint, but only where Yakuba is expected to talk (admin room, DMs):
+elsewhere silence beats bot noise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from appservice.core.commands import PREFIX, CommandError, CommandTable, parse_command
+from appservice.core.commands import PREFIX, CommandError, CommandTable, mentions_of, parse_command
 from appservice.core.decisions import Audit, Decision, Message, Notice, RunCommand
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
@@ -62,5 +65,11 @@ class AdminCommandsPolicy:
                 ]
         elif spec.scope == "dm" and dm_owner != event.sender:
             return []
+        mentions, pills = mentions_of(event.content)
+        relates = event.content.get("m.relates_to")
+        if isinstance(relates, dict) and "m.in_reply_to" in relates:
+            mentions = ()  # a reply mentions the replied-to sender: not a choice of target
+        mentions = tuple(m for m in mentions if not ctx.is_bot(m))
         return [RunCommand(name=name, args=args, sender=event.sender, room_id=event.room_id,
-                           event_id=event.event_id, scope=spec.scope, once_key=once)]
+                           event_id=event.event_id, scope=spec.scope, once_key=once,
+                           mentions=mentions, pills=pills)]

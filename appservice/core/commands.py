@@ -12,9 +12,11 @@ and return the reply to post; the executor posts it.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from appservice.core.decisions import Decision, Message
 
@@ -42,6 +44,11 @@ class Invocation:
     feature: Any = None
     # Every command of the assembled service (for `help`).
     table: CommandTable | None = None
+    # The users the command event mentions (`m.mentions.user_ids`) and its pills (user id,
+    # shown text), as carried by RunCommand: the args are split from the plain body only, and a
+    # pill's shown text is a display name that may look like somebody else's user id.
+    mentions: tuple[str, ...] = ()
+    pills: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -115,3 +122,81 @@ def parse_command(body: str) -> tuple[str, tuple[str, ...]] | None:
     if not parts:
         return "help", ()
     return parts[0].lower(), tuple(parts[1:])
+
+
+# -- mentions ---------------------------------------------------------------------------------
+
+MAX_PILLS = 50
+MAX_PILL_TEXT = 200
+
+
+def pill_target(href: str) -> str | None:
+    """The user id a link points at: `https://matrix.to/#/@user:server` (percent-encoded or
+    not, with `?via=…`) or `matrix:u/user:server`; None for anything else."""
+    href = href.strip()
+    if href.startswith("https://matrix.to/#/"):
+        target = unquote(href[len("https://matrix.to/#/"):].split("?", 1)[0])
+    elif href.startswith("matrix:u/"):
+        target = "@" + unquote(href[len("matrix:u/"):].split("?", 1)[0])
+    else:
+        return None
+    target = target.strip()
+    if not target.startswith("@") or ":" not in target or any(c.isspace() for c in target):
+        return None
+    return target[:255]
+
+
+class _Pills(HTMLParser):
+    """The user links of a message, outside any `<mx-reply>` (the quoted message of a reply)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pills: list[tuple[str, str]] = []
+        self._reply = 0
+        self._link: str | None = None
+        self._depth = 0
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "mx-reply":
+            self._reply += 1
+        elif tag == "a":
+            self._depth += 1
+            if self._depth == 1 and not self._reply:
+                self._link = pill_target(dict(attrs).get("href") or "")
+                self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "mx-reply":
+            self._reply = max(0, self._reply - 1)
+        elif tag == "a" and self._depth:
+            self._depth -= 1
+            if self._depth == 0 and self._link is not None:
+                if len(self.pills) < MAX_PILLS:
+                    self.pills.append((self._link, "".join(self._text).strip()[:MAX_PILL_TEXT]))
+                self._link = None
+
+    def handle_data(self, data: str) -> None:
+        if self._link is not None:
+            self._text.append(data)
+
+
+def mentions_of(content: Mapping[str, object]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """(`m.mentions.user_ids`, pills from the HTML `formatted_body`) of a message's content."""
+    mentions: list[str] = []
+    declared = content.get("m.mentions")
+    if isinstance(declared, Mapping):
+        ids = declared.get("user_ids")
+        if isinstance(ids, list):
+            mentions = [i for i in ids if isinstance(i, str) and i.startswith("@")][:MAX_PILLS]
+    pills: list[tuple[str, str]] = []
+    html = content.get("formatted_body")
+    if content.get("format") == "org.matrix.custom.html" and isinstance(html, str):
+        parser = _Pills()
+        try:
+            parser.feed(html[:MAX_COMMAND_CHARS * 4])
+            parser.close()
+        except Exception:  # malformed HTML: whatever was read so far
+            pass
+        pills = parser.pills
+    return tuple(dict.fromkeys(mentions)), tuple(pills)

@@ -94,6 +94,11 @@ class RunCommand(Decision):
     room_id: str
     event_id: str
     scope: str
+    # Who the command event says it mentions: `m.mentions.user_ids` (Yakuba's bots left out;
+    # empty in a reply, where clients add the replied-to sender) …
+    mentions: tuple[str, ...] = ()
+    # … and its pills: (user id, the text shown for the link) from `formatted_body`, in order.
+    pills: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,18 @@
 """The one place where decisions become effects.
 
-For each decision: claim its once_key (skip if already done), perform it, and on failure
-release the claim, count it and log it — without a message body, never raising into the
-pipeline, so the next decision and the next event still run.
+Effects are at least once, made idempotent: for each decision, claim its once_key (skip it if
+done already), perform it, then mark the key done. On failure the claim is released, the
+failure counted and logged — without a message body, never raised into the pipeline, so the
+next decision and the next event still run. A failure that may pass (`exc.transient`: Synapse
+5xx/429/unreachable after the client's own retries, the E2EE bot not ready) also stops the rest
+of its decision list — later decisions may tell of the failed one — and is noted on the event
+(`AuditBuffer.transient`): the pipeline leaves the event to be replayed later, when the done keys
+are skipped and deterministic transaction ids make resends no-ops. A claim cut off by a crash is
+taken over on the replay (StateStore.claim), so the effect happens then.
+
+Test-only hook: `YAKUBA_TEST_CRASH_AFTER_CLAIM=<once_key prefix>` in the environment makes the
+process exit (os._exit(137)) right after claiming a key with that prefix, before the effect —
+the integration tests use it to crash between claim and effect. Never set it in production.
 
 Features plug in here, through the registry the application assembled: effect handlers (for
 `Effect(kind)`), ✅-offer actions and command handlers. A handler may return follow-up
@@ -12,7 +22,9 @@ that finds a screenshot returns the warning instead of sending it).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,19 +51,25 @@ from appservice.core.events import Event
 from appservice.core.feature import EffectHandler, OfferHandler
 from appservice.core.i18n import t
 from appservice.core.services import Services
-from appservice.core.state import write_audit
+from appservice.core.state import BUSY, DONE, write_audit
 from appservice.core.text import Text, one_line
 
 log = structlog.get_logger(__name__)
 
 
+CRASH_AFTER_CLAIM = "YAKUBA_TEST_CRASH_AFTER_CLAIM"  # test-only, see the module docstring
+
+
 class AuditBuffer:
     """Audit rows of the event being processed, committed with its done mark (see
-    Inbox.mark_done). Once closed, rows are written at once (a task that outlived its event)."""
+    Inbox.mark_done). Once closed, rows are written at once (a task that outlived its event).
+    `transient` names the decisions of the event that failed for a reason that may pass: the
+    pipeline then leaves the event to be replayed instead of marking it done."""
 
     def __init__(self) -> None:
         self.rows: list[Audit] = []
         self.closed = False
+        self.transient: list[str] = []
 
     def close(self) -> list[Audit]:
         self.closed = True
@@ -69,6 +87,22 @@ def buffered_audits() -> Iterator[AuditBuffer]:
         yield buffer
     finally:
         _audit_buffer.reset(token)
+
+
+class Steps(list[Decision]):
+    """Follow-up decisions of which each depends on the one before (an offer's action, then
+    marking the offer used, then its audit row): the first failure stops the rest."""
+
+
+class ClaimBusy(Exception):
+    """A once_key claimed by a run still in progress: not done, so the event is tried later."""
+
+    transient = True
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that may pass when tried later (see the module docstring)."""
+    return bool(getattr(exc, "transient", False))
 
 
 def render(message: Message, locale: str) -> str:
@@ -93,6 +127,20 @@ def txn_id_for(*parts: str) -> str:
     """Deterministic transaction id: a re-run after a crash re-sends the same txn id, which
     Synapse de-duplicates instead of posting twice."""
     return "yk" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+class FollowUpFailed(Exception):
+    def __init__(self, kind: str, failures: int, *, transient: bool) -> None:
+        super().__init__(f"{failures} follow-up decision(s) of effect {kind!r} failed")
+        self.transient = transient
+
+
+def _crash_hook(key: str) -> None:
+    """Test-only: die between claim and effect (see the module docstring)."""
+    prefix = os.environ.get(CRASH_AFTER_CLAIM)
+    if prefix and key.startswith(prefix):
+        log.warning("test_crash_after_claim", once_key=key)
+        os._exit(137)
 
 
 class Executor:
@@ -170,25 +218,53 @@ class Executor:
         return self.svc.config.locale
 
     async def perform(self, decisions: Sequence[Decision], event: Event, policy: str) -> int:
-        failures = 0
+        """Perform decisions in order; returns how many failed."""
+        failures, _ = await self._perform_all(decisions, event, policy)
+        return failures
+
+    async def _perform_all(self, decisions: Sequence[Decision], event: Event, policy: str
+                           ) -> tuple[int, bool]:
+        """(failures, whether one of them was transient). A failure does not stop the others,
+        except a transient one (the event is replayed) and any failure inside `Steps`."""
+        failures, transient = 0, False
         for index, decision in enumerate(decisions):
             kind = type(decision).__name__
             key = decision.once_key
-            if key and isinstance(decision, Audit):
-                pass  # claimed atomically with the audit row below
-            elif key and not await self.svc.state.claim_once(key):
-                continue
+            claimed: str | None = None
             try:
+                if key and not isinstance(decision, Audit):  # an Audit claims with its row
+                    claim = await self.svc.state.claim(key)
+                    if claim == DONE:
+                        continue
+                    if claim == BUSY:
+                        raise ClaimBusy(f"once_key {key!r} is claimed by a run in progress")
+                    claimed = key
+                    _crash_hook(key)
                 await self._perform(decision, event, policy, index)
+                if claimed:
+                    await self.svc.state.finish(claimed)
                 self.svc.metrics.decisions.labels(kind, "ok").inc()
+            except asyncio.CancelledError:
+                if claimed:
+                    await self.svc.state.release(claimed)
+                raise
             except Exception as exc:  # one failed effect must not stop the others
                 failures += 1
-                if key and not isinstance(decision, Audit):
-                    await self.svc.state.release_once(key)
+                if claimed:
+                    await self.svc.state.release(claimed)
+                passing = is_transient(exc)
                 self.svc.metrics.decisions.labels(kind, "error").inc()
                 log.error("decision_failed", policy=policy, decision=kind, event_id=event.event_id,
-                          room_id=event.room_id, error=type(exc).__name__, detail=str(exc)[:300])
-        return failures
+                          room_id=event.room_id, error=type(exc).__name__, transient=passing,
+                          detail=str(exc)[:300])
+                if passing:
+                    transient = True
+                    buffer = _audit_buffer.get()
+                    if buffer is not None and not buffer.closed:
+                        buffer.transient.append(f"{policy}:{kind}")
+                if passing or isinstance(decisions, Steps):
+                    break  # the rest waits for the replay (or, in Steps, depended on this one)
+        return failures, transient
 
     async def _perform(self, d: Decision, event: Event, policy: str, index: int) -> None:
         txn = txn_id_for(event.event_id, policy, str(index), type(d).__name__)
@@ -222,7 +298,11 @@ class Executor:
                     raise LookupError(f"no handler for effect {d.kind!r}")
                 follow_up = await handler(d, event, self.svc)
                 if follow_up:
-                    await self.perform(follow_up, event, f"{policy}/{d.kind}")
+                    # The effect is done only when its follow-ups are: a failed one fails it
+                    # (its once_key is released, so a replay runs it again).
+                    failed, transient = await self._perform_all(follow_up, event, f"{policy}/{d.kind}")
+                    if failed:
+                        raise FollowUpFailed(d.kind, failed, transient=transient)
             case _:
                 raise TypeError(f"unknown decision {type(d).__name__}")
         # Audit rows are logged by the database already; effects are worth an info line.
@@ -270,7 +350,8 @@ class Executor:
             raise LookupError(f"no command {d.name!r}")
         owner = self.commands.owner(d.name)
         inv = Invocation(d.name, d.args, d.sender, d.room_id, d.event_id, self.svc,
-                         feature=self.components.get(owner), table=self.commands)
+                         feature=self.components.get(owner), table=self.commands,
+                         mentions=d.mentions, pills=d.pills)
         try:
             if not self.commands.enabled(d.name):
                 reply = Reply(messages=[Message("core.feature_off", {"feature": owner, "command": d.name})])

@@ -14,6 +14,7 @@ import yaml
 
 from appservice.app.config import config_from_dict
 from appservice.core.clock import FixedClock
+from appservice.core.commands import Invocation
 from appservice.core.db import Database
 from appservice.core.decisions import Message
 from appservice.core.executor import Executor, render
@@ -21,6 +22,7 @@ from appservice.core.inbox import Inbox
 from appservice.core.metrics import Metrics
 from appservice.core.services import Services
 from appservice.core.state import StateStore
+from appservice.features.offboarding import commands
 from appservice.features.offboarding.config import load
 from appservice.features.offboarding.jobs import TABLES as OFFBOARDING_TABLES
 from appservice.features.offboarding.jobs import JobStore
@@ -59,6 +61,27 @@ class FakeSynapse:
         self.refuse_put_state = False
         self.refuse_make_room_admin = False
         self.can_list_admins = False
+        self.sender = f"@_yakuba:{S}"
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    # what the executor posts (plans) and the account actions
+    async def send(self, room: str, etype: str, content: dict[str, Any], txn: str, as_user: str | None = None) -> str:
+        self.sent.append((room, content))
+        return f"$sent{len(self.sent)}"
+
+    async def set_locked(self, user: str, locked: bool) -> None:
+        self.calls.append(("set_locked", user, str(locked)))
+        self.users[user]["locked"] = locked
+
+    async def remove_pushers(self, user: str) -> int:
+        return 0
+
+    async def logout_all(self, user: str) -> int:
+        self.calls.append(("logout_all", user))
+        return 1
+
+    async def set_suspended(self, user: str, suspended: bool) -> None:
+        self.calls.append(("set_suspended", user, str(suspended)))
 
     def add_user(self, user: str, **info: Any) -> None:
         self.users[user] = {"name": user, "admin": False, "deactivated": False, "locked": False, **info}
@@ -158,8 +181,10 @@ async def env(tmp_path: Path):
         notes.append((key, "\n".join(render(m, "en") for m in messages)))
 
     sender = Sender(fake, state)  # type: ignore[arg-type]
-    executor = Executor(Services(config, clock, fake, state, Inbox(db, config.bot_user_ids), Metrics(),  # type: ignore[arg-type]
-                                 sender))
+    services = Services(config, clock, fake, state, Inbox(db, config.bot_user_ids), Metrics(),  # type: ignore[arg-type]
+                        sender)
+    executor = Executor(services)
+    await state.note_room("!admin", encrypted=False)
 
     def make(**cfg: Any) -> Offboarding:
         ob = Offboarding(config, load({"concurrency": 2, **cfg}), fake, state, clock, executor,  # type: ignore[arg-type]
@@ -170,7 +195,8 @@ async def env(tmp_path: Path):
     for name in ("leaver", "succ", "other", "leaver2", "succ2"):
         fake.add_user(u(name))
     fake.add_user(ADMIN, admin=True)
-    yield {"fake": fake, "make": make, "clock": clock, "notes": notes, "state": state, "db": db}
+    yield {"fake": fake, "make": make, "clock": clock, "notes": notes, "state": state, "db": db,
+           "services": services}
     db.close()
 
 
@@ -314,3 +340,68 @@ async def test_last_admin_fallback_and_exact_list(env):
     assert (await ob.offboarder.check(ADMIN, "suspend"))[0] is None
     assert (await ob.offboarder.check(f"@_yakuba:{S}", "lock"))[0] == "offboarding.refused.bot"
     assert (await ob.offboarder.check("@x:elsewhere.jp", "lock"))[0] == "offboarding.refused.remote"
+
+
+# -- another Yakuba admin: a second admin confirms ---------------------------------------------
+
+def _inv(env: dict[str, Any], ob: Offboarding, name: str, *args: str, sender: str = ADMIN,
+         event_id: str = "$cmd") -> Invocation:
+    return Invocation(name, tuple(args), sender, "!admin", event_id, env["services"], feature=ob)
+
+
+@pytest.mark.parametrize(("name", "args", "done"), [
+    ("lock", (u("kacho"), "紛失"), ("set_locked", u("kacho"), "True")),
+    ("suspend", (u("kacho"),), ("set_suspended", u("kacho"), "True")),
+    ("logout", (u("kacho"),), ("logout_all", u("kacho"))),
+])
+async def test_acting_on_another_admin_waits_for_a_second_admin(env, name, args, done):
+    fake, state = env["fake"], env["state"]
+    fake.add_user(u("kacho"))
+    fake.add_user(OTHER_ADMIN)
+    await state.add_admin(u("kacho"), ADMIN)  # a db admin (config admins: ADMIN)
+    ob = env["make"]()  # four_eyes off: still a second admin for another admin
+    handler = {"lock": commands.lock, "suspend": commands.suspend, "logout": commands.logout}[name]
+    reply = await handler(_inv(env, ob, name, *args))
+    assert reply.messages == [] and done not in fake.calls
+    (plan,) = await ob.jobs.pending_plans(0)
+    assert plan.kind == "account" and plan.requester == ADMIN
+    room, content = fake.sent[-1]
+    assert room == "!admin" and plan.code in content["body"] and u("kacho") in content["body"]
+    offer = await state.offer(plan.message_event_id)
+    assert offer is not None and offer.action == "offboard"  # ✅ on the plan confirms it
+    # The requester cannot confirm (command or ✅), nor can the CLI.
+    mine = await commands.confirm(_inv(env, ob, "confirm", plan.code, event_id="$c1"))
+    assert mine.messages[0].key == "offboarding.confirm.four_eyes" and done not in fake.calls
+    assert (await ob.confirm(plan.code, "cli:root", via="cli"))[0].key == "offboarding.account.not_from_cli"
+    # A different admin confirms: it acts now, once.
+    theirs = await ob.confirm(plan.code, OTHER_ADMIN, via="reaction")
+    assert theirs[0].key == "offboarding.account.confirmed" and done in fake.calls
+    assert theirs[1].key.startswith(f"offboarding.{name}.")
+    assert (await ob.confirm(plan.code, OTHER_ADMIN, via="command"))[0].key == "offboarding.confirm.already"
+    assert fake.calls.count(done) == 1
+    audit = await env["db"].fetchall("SELECT action, actor, result FROM audit ORDER BY id")
+    rows = [tuple(r) for r in audit]
+    assert (f"{name}.plan", ADMIN, "ok") in rows and (f"{name}.confirm", OTHER_ADMIN, "ok") in rows
+    assert (name, OTHER_ADMIN, "ok") in rows
+
+
+async def test_oneself_and_non_admins_act_at_once(env):
+    fake = env["fake"]
+    ob = env["make"]()
+    reply = await commands.lock(_inv(env, ob, "lock", u("other"), "紛失"))
+    assert reply.messages[0].key == "offboarding.lock.done" and ("set_locked", u("other"), "True") in fake.calls
+    reply = await commands.logout(_inv(env, ob, "logout", ADMIN))
+    assert reply.messages[0].key == "offboarding.logout.done" and ("logout_all", ADMIN) in fake.calls
+    assert await ob.jobs.pending_plans(0) == [] and fake.sent == []
+
+
+async def test_account_plan_can_be_cancelled(env):
+    fake, state = env["fake"], env["state"]
+    fake.add_user(u("kacho"))
+    await state.add_admin(u("kacho"), ADMIN)
+    ob = env["make"]()
+    await commands.lock(_inv(env, ob, "lock", u("kacho"), "紛失"))
+    (plan,) = await ob.jobs.pending_plans(0)
+    assert (await ob.cancel(plan.code, ADMIN))[0].key == "offboarding.cancel.done"
+    assert (await ob.confirm(plan.code, OTHER_ADMIN, via="command"))[0].key == "offboarding.confirm.cancelled"
+    assert not any(c[0] == "set_locked" for c in fake.calls)

@@ -1,9 +1,16 @@
 """Admin-room commands: lock, unlock, logout, suspend, unsuspend, offboard, confirm, cancel, audit.
 
 All are admin-scope (Yakuba admins, in the admin room — checked by the admin_commands policy
-before a handler runs). Lock, logout and suspend act at once (a lost phone cannot wait);
-offboarding always shows a dry run first and acts only after `!yakuba confirm <code>` or a ✅
-on the plan (with `offboarding.four_eyes`, from a different admin than the one who asked).
+before a handler runs). Lock, logout and suspend act at once (a lost phone cannot wait) — on
+oneself or on someone who is not a Yakuba admin. On ANOTHER Yakuba admin they post a plan
+instead, which a different admin confirms (`!yakuba confirm <code>` or ✅): one admin alone
+cannot shut the others out. Offboarding always shows a dry run first and acts only after
+`!yakuba confirm <code>` or a ✅ on the plan (with `offboarding.four_eyes`, from a different
+admin than the one who asked).
+
+Users are named by id or picked from the autocomplete (a pill): the args come from the plain
+body, so a pill's shown text is resolved to the user it links to, and disagreement between the
+text and the mentions is refused (plan.py, `resolve_mentions`).
 What a handler posts itself (the dry run, the audit export as a file) and every audit row go
 through the executor (`ob.executor`).
 """
@@ -21,7 +28,14 @@ from appservice.core.feature import Command
 from appservice.features.offboarding import report
 from appservice.features.offboarding.auditlog import audit_csv, audit_rows
 from appservice.features.offboarding.csvfile import parse_csv
-from appservice.features.offboarding.plan import ArgError, normalize_user, parse_offboard_args, parse_target
+from appservice.features.offboarding.plan import (
+    ArgError,
+    check_mentioned,
+    normalize_user,
+    parse_offboard_args,
+    parse_target,
+    resolve_mentions,
+)
 from appservice.features.offboarding.policy import OFFER_ACTION
 from appservice.features.offboarding.runtime import Offboarding
 from appservice.matrix.media import MediaError, download
@@ -38,16 +52,40 @@ def _bad(inv: Invocation, exc: ArgError) -> CommandError:
     return CommandError(render(Message(exc.key, exc.params), inv.services.config.locale))
 
 
+def _args(inv: Invocation) -> tuple[str, ...]:
+    """The args with each pill's shown text replaced by the user id it links to."""
+    return resolve_mentions(inv.args, pills=inv.pills, server_name=inv.services.config.homeserver.server_name)
+
+
+def _check_mentioned(inv: Invocation, *users: str | None) -> None:
+    check_mentioned(users, mentioned={*inv.mentions, *(u for u, _ in inv.pills)})
+
+
 def _target(inv: Invocation, *, reason: str = "none", flags: tuple[str, ...] = ()) -> tuple[str, str, set[str]]:
     try:
-        return parse_target(inv.args, server_name=inv.services.config.homeserver.server_name,
-                            reason=reason, flags=flags)
+        user, text, given = parse_target(_args(inv), server_name=inv.services.config.homeserver.server_name,
+                                         reason=reason, flags=flags)
+        _check_mentioned(inv, user)
+        return user, text, given
     except ArgError as exc:
         raise _bad(inv, exc) from None
 
 
+async def _needs_second_admin(inv: Invocation, action: str, user: str, reason: str) -> Reply | None:
+    """Lock, suspend or log out another Yakuba admin: a plan for a different admin to confirm."""
+    if user == inv.sender or user not in await inv.services.admins():
+        return None
+    ob = _ob(inv)
+    code = await ob.create_account_plan(action, user, reason, requester=inv.sender, room_id=inv.room_id,
+                                        command_event_id=inv.event_id)
+    await send_plan(ob, inv, code, ob.account_plan_messages(code, action, user))
+    return Reply()
+
+
 async def lock(inv: Invocation) -> Reply:
     user, reason, _ = _target(inv, reason="required")
+    if planned := await _needs_second_admin(inv, "lock", user, reason):
+        return planned
     return Reply(messages=await _ob(inv).offboarder.lock(user, inv.sender, reason))
 
 
@@ -59,11 +97,15 @@ async def unlock(inv: Invocation) -> Reply:
 
 async def logout(inv: Invocation) -> Reply:
     user, _, _ = _target(inv)
+    if planned := await _needs_second_admin(inv, "logout", user, ""):
+        return planned
     return Reply(messages=await _ob(inv).offboarder.logout(user, inv.sender))
 
 
 async def suspend(inv: Invocation) -> Reply:
     user, reason, _ = _target(inv, reason="optional")
+    if planned := await _needs_second_admin(inv, "suspend", user, reason):
+        return planned
     return Reply(messages=await _ob(inv).offboarder.suspend(user, inv.sender, reason, True))
 
 
@@ -80,8 +122,9 @@ async def offboard(inv: Invocation) -> Reply:
     if inv.args and inv.args[0] == "list":
         return await _list(inv, ob)
     try:
-        args = parse_offboard_args(inv.args, server_name=svc.config.homeserver.server_name, tz=ob.tz,
+        args = parse_offboard_args(_args(inv), server_name=svc.config.homeserver.server_name, tz=ob.tz,
                                    now=svc.clock.now(), default_time=ob.cfg.default_leave_time)
+        _check_mentioned(inv, args.user, args.successor)
     except ArgError as exc:
         raise _bad(inv, exc) from None
     if args.csv:
@@ -170,7 +213,10 @@ async def cancel(inv: Invocation) -> Reply:
 
 async def audit(inv: Invocation) -> Reply:
     svc, ob = inv.services, _ob(inv)
-    args = list(inv.args)
+    try:
+        args = list(_args(inv))
+    except ArgError as exc:
+        raise _bad(inv, exc) from None
     export = bool(args) and args[0] == "export"
     if export:
         args = args[1:]
@@ -178,6 +224,7 @@ async def audit(inv: Invocation) -> Reply:
         raise _bad(inv, ArgError("offboarding.err.extra_argument", value=args[1][:80]))
     try:
         user = normalize_user(args[0], svc.config.homeserver.server_name) if args else None
+        _check_mentioned(inv, user)
     except ArgError as exc:
         raise _bad(inv, exc) from None
     if export:

@@ -387,6 +387,65 @@ def parse_target(args: Iterable[str], *, server_name: str, reason: str = "none",
     return user, text[:500], given
 
 
+# -- mentions ---------------------------------------------------------------------------------
+# The args are split from the plain body. When an admin picks a user from the autocomplete, the
+# body holds the text the pill shows — a display name, which anyone can set to look like a
+# user id ("@bob:city-a" for @mallory:city-a) — and the pill's link holds the real id. So:
+# a pill whose shown text is in the args stands for the user it links to; a pill showing a
+# user id other than its own, a pill whose text is not in the body, or a user id in the args
+# that is none of the users the message mentions, is refused: nobody acts on a guess.
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def _find_words(items: list[str], words: list[str], start: int) -> int | None:
+    n = len(words)
+    for i in [*range(start, len(items) - n + 1), *range(0, min(start, len(items) - n + 1))]:
+        if [_fold(x) for x in items[i:i + n]] == words:
+            return i
+    return None
+
+
+def resolve_mentions(args: Iterable[str], *, pills: Iterable[tuple[str, str]], server_name: str) -> tuple[str, ...]:
+    """Replace each pill's shown text in the args by the user id it links to (the text may be
+    one quoted argument or several words). Raises ArgError when a pill shows a user id that is
+    not its own, or its text is not in the body."""
+    items = list(args)
+    start = 0
+    for user_id, shown in pills:
+        text = _fold(shown)
+        if not text:
+            continue
+        if text.startswith("@"):
+            try:
+                same = normalize_user(text, server_name) == user_id
+            except ArgError:
+                same = False
+            if not same:
+                raise ArgError("offboarding.err.mention_mismatch", text=text[:80], user=user_id)
+        at = _find_words(items, [text], start)
+        n = 1
+        if at is None:
+            words = text.split()
+            at, n = _find_words(items, words, start), len(words)
+        if at is None:
+            raise ArgError("offboarding.err.mention_missing", text=text[:80], user=user_id)
+        items[at:at + n] = [user_id]
+        start = at + 1
+    return tuple(items)
+
+
+def check_mentioned(users: Iterable[str | None], *, mentioned: Collection[str]) -> None:
+    """When the message mentions anybody, every user the command names must be one of them."""
+    if not mentioned:
+        return
+    for user in users:
+        if user is not None and user not in mentioned:
+            raise ArgError("offboarding.err.not_mentioned", value=user[:80],
+                           mentioned=", ".join(sorted(mentioned))[:300])
+
+
 def confirm_refusal(*, status: str, requester: str, confirmer: str, four_eyes: bool,
                     now_ts: float, expires_at: float) -> str | None:
     """Why `confirmer` may not confirm a plan (catalog key), or None."""

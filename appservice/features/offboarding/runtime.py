@@ -3,6 +3,10 @@ make a plan from a dry run, confirm it into jobs, and run due jobs with start, p
 final-report messages through a `notify` function (by default posted through the executor to
 the plan's room or the admin room; stdout for the CLI). Audit rows go through the executor too.
 
+Locking, suspending or logging out ANOTHER Yakuba admin is a plan too (kind "account", one
+entry: action, user, reason): always four-eyes — a different admin confirms, in the admin room —
+and confirming it acts at once, with no job.
+
 The scheduler compares due times with `clock.now()` (the service clock, which tests move), so
 a job whose time passed while the service was down runs at the next start.
 """
@@ -27,11 +31,16 @@ from appservice.features.offboarding import report
 from appservice.features.offboarding.config import OffboardingConfig
 from appservice.features.offboarding.csvfile import CsvRow
 from appservice.features.offboarding.execute import Offboarder, Outcome
-from appservice.features.offboarding.jobs import FINAL, JobRow, JobStore
+from appservice.features.offboarding.jobs import FINAL, JobRow, JobStore, PlanRow
 from appservice.features.offboarding.plan import confirm_refusal
 from appservice.matrix.client import MatrixClient
 
 log = structlog.get_logger(__name__)
+
+# A plan to lock/suspend/log out another Yakuba admin; confirmed by a different admin.
+ACCOUNT_PLAN = "account"
+ACCOUNT_PLAN_KEYS = {"lock": "offboarding.account.plan_lock", "suspend": "offboarding.account.plan_suspend",
+                     "logout": "offboarding.account.plan_logout"}
 
 # notify(room_id or None for the admin room, messages, idempotency key)
 Notify = Callable[[str | None, list[Message], str], Awaitable[None]]
@@ -76,6 +85,22 @@ class Offboarding:
                                   details={"code": code, "kind": kind, "erase": erase, **counts})
         return code
 
+    async def create_account_plan(self, action: str, user: str, reason: str, *, requester: str,
+                                  room_id: str | None, command_event_id: str | None) -> str:
+        """Lock/suspend/logout of another Yakuba admin, waiting for a second admin."""
+        entries = [{"action": action, "user": user, "reason": reason, "status": "ok"}]
+        code = await self.jobs.add_plan(kind=ACCOUNT_PLAN, requester=requester, room_id=room_id,
+                                        command_event_id=command_event_id,
+                                        ttl_s=self.cfg.confirm_ttl_hours * 3600, erase=False, entries=entries)
+        await self.executor.audit(f"{action}.plan", actor=requester, target=user, room_id=room_id,
+                                  event_id=command_event_id,
+                                  details={"code": code, "reason": reason, "note": "target is a Yakuba admin"})
+        return code
+
+    def account_plan_messages(self, code: str, action: str, user: str) -> list[Message]:
+        return [Message(ACCOUNT_PLAN_KEYS[action], {"user": user}),
+                Message("offboarding.account.confirm", {"code": code, "hours": f"{self.cfg.confirm_ttl_hours:g}"})]
+
     def plan_messages(self, code: str, kind: str, entries: list[dict[str, Any]], *, erase: bool,
                       source: str = "") -> list[Message]:
         if kind == "single":
@@ -91,13 +116,19 @@ class Offboarding:
             await self.executor.audit("offboard.confirm", actor=confirmer, result="refused",
                                       details={"code": code[:12], "reason": "unknown", "via": via})
             return [Message("offboarding.confirm.unknown", {"code": code[:12]})]
+        account = plan.kind == ACCOUNT_PLAN
         why = confirm_refusal(status=plan.status, requester=plan.requester, confirmer=confirmer,
-                              four_eyes=self.cfg.four_eyes, now_ts=time.time(), expires_at=plan.expires_at)
+                              four_eyes=self.cfg.four_eyes or account, now_ts=time.time(),
+                              expires_at=plan.expires_at)
+        if why is None and account and via == "cli":
+            why = "offboarding.account.not_from_cli"
         if why:
             await self.executor.audit("offboard.confirm", actor=confirmer, result="refused",
                                       details={"code": code, "reason": why, "via": via,
                                                "requested_by": plan.requester})
             return [Message(why, {"code": code, "requester": plan.requester})]
+        if account:
+            return await self._confirm_account(plan, confirmer, via)
         now = self.clock.now().timestamp()
         ok = [e for e in plan.entries if e["status"] == "ok"]
         first_due = min((e["due"] or now for e in ok), default=now)
@@ -126,6 +157,25 @@ class Offboarding:
         return [Message("offboarding.confirm.scheduled", {
             "code": code, "count": len(ok), "now": sum(1 for e in ok if not e["due"] or e["due"] <= now),
             "when": report.fmt_time(later[0], self.tz), "tz": str(self.tz)})]
+
+    async def _confirm_account(self, plan: PlanRow, confirmer: str, via: str) -> list[Message]:
+        if not await self.jobs.confirm_plan(plan.code, confirmer, []):
+            return [Message("offboarding.confirm.already", {"code": plan.code})]
+        e = plan.entries[0]
+        action, user, reason = str(e["action"]), str(e["user"]), str(e.get("reason") or "")
+        await self.executor.audit(f"{action}.confirm", actor=confirmer, target=user, details={
+            "code": plan.code, "via": via, "requested_by": plan.requester})
+        head = Message("offboarding.account.confirmed", {"code": plan.code, "requester": plan.requester,
+                                                         "confirmer": confirmer})
+        if action == "lock":
+            done = await self.offboarder.lock(user, confirmer, reason)
+        elif action == "suspend":
+            done = await self.offboarder.suspend(user, confirmer, reason, True)
+        elif action == "logout":
+            done = await self.offboarder.logout(user, confirmer)
+        else:
+            return [head, Message("offboarding.result.unknown")]
+        return [head, *done]
 
     async def cancel(self, code: str, actor: str) -> list[Message]:
         code = code.strip().upper()
