@@ -32,6 +32,7 @@ from appservice.core.services import Services
 from appservice.core.state import OfferRow
 from appservice.core.text import Text
 from appservice.features.retention.runtime import Retention, RoomNotFound
+from appservice.features.retention.trust import Current, moderator_refusal
 from appservice.lib.archive import ALLOWED_YEARS, DisposalRefused, RetentionPolicy
 from appservice.lib.archive.disposal import unmanaged_rooms
 from appservice.lib.archive.export import FORMATS
@@ -97,6 +98,16 @@ def parse_policy(svc: Services, opts: dict[str, str]) -> RetentionPolicy:
     if years not in ALLOWED_YEARS:
         raise CommandError(_t(svc, "retention.error.years", allowed=", ".join(map(str, ALLOWED_YEARS))))
     return RetentionPolicy(years, opts.get("category", "").strip(), opts.get("dept", "").strip())
+
+
+def keep_omitted(policy: RetentionPolicy, opts: dict[str, str], current: Current | None) -> RetentionPolicy:
+    """Re-flagging: an option left out keeps the flag's current category/department (an empty
+    value, `--category=`, clears it)."""
+    if current is None:
+        return policy
+    return RetentionPolicy(policy.years,
+                           policy.category if "category" in opts else current.category,
+                           policy.department if "dept" in opts else current.department)
 
 
 def parse_day(svc: Services, value: str | None, default: date) -> date:
@@ -186,7 +197,8 @@ async def _flag(inv: Invocation, args: tuple[str, ...]) -> Reply:
             if refusal is not None:  # refuse before flagging: nothing half done
                 await audit("refused", reason=refusal.rsplit(".", 1)[-1])
                 return Reply(messages=[Message(refusal, {"room": room})])
-        outcome = await rt.flag(room, policy, actor=inv.sender, via="admin")
+        policy = keep_omitted(policy, opts, await rt.current(room))
+        outcome = await rt.flag(room, policy, actor=inv.sender, via="admin", admin=True)
     except RoomNotFound:
         raise CommandError(_t(svc, "retention.error.room", room=room[:100])) from None
     reply = _flag_reply(outcome, policy)
@@ -244,12 +256,27 @@ async def _here(inv: Invocation, args: tuple[str, ...]) -> Reply:
         state = await room_state(svc.client, inv.room_id)
     except MatrixError:
         state = []
+    rt = _rt(inv)
     if not svc.config.is_local(inv.sender) or inv.sender not in moderators(state):
-        await _rt(inv).executor.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
-                                      event_id=inv.event_id, result="refused",
-                                      details={"command": "archive here"})
+        await rt.executor.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
+                                event_id=inv.event_id, result="refused",
+                                details={"command": "archive here"})
         return await answer(Reply(messages=[Message("retention.refused_moderator")]))
-    outcome = await _rt(inv).flag(inv.room_id, policy, actor=inv.sender, via="room")
+    current = await rt.current(inv.room_id)
+    policy = keep_omitted(policy, opts, current)
+    admin = inv.sender in await svc.admins()
+    reason = None if admin else moderator_refusal(current, policy)
+    if reason is not None and current is not None:  # an admin's decision: see trust.py
+        await rt.executor.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
+                                event_id=inv.event_id, result="refused",
+                                details={"command": "archive here", "reason": f"admin_flag_{reason}",
+                                         "current": {"years": current.years, "category": current.category,
+                                                     "department": current.department, "by": current.by},
+                                         "asked": policy.as_dict()})
+        return await answer(Reply(messages=[Message("retention.refused_admin_flag", {
+            "years": current.years, "category": current.category or "-",
+            "department": current.department or "-", "by": current.by})]))
+    outcome = await rt.flag(inv.room_id, policy, actor=inv.sender, via="room", admin=admin)
     if outcome.notice_sent and not outcome.problems:
         return Reply()  # the archive bot's notice in the room is the answer
     return await answer(_flag_reply(outcome, policy))
@@ -277,6 +304,11 @@ async def _list(inv: Invocation, args: tuple[str, ...]) -> Reply:
             "room": f.room_id, "name": await svc.state.room_name(f.room_id) or "-", "years": f.years,
             "category": f.category or "-", "department": f.department or "-", "by": f.flagged_by,
             "since": datetime.fromtimestamp(f.flagged_at, JST).strftime("%Y-%m-%d %H:%M")}))
+        gap = await rt.tables.unmirrored(f.room_id)
+        if gap is not None:
+            msgs.append(Message("retention.list.unmirrored", {
+                "since": datetime.fromtimestamp(gap.since, JST).strftime("%Y-%m-%d %H:%M"),
+                "by": gap.by, "how": Message(f"retention.how.{gap.how}")}))
     pending = await rt.tables.retry_count()
     if pending:
         msgs.append(Message("retention.list.retries", {"count": pending}))

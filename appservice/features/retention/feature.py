@@ -14,7 +14,7 @@ from appservice.core.configerror import ConfigError
 from appservice.core.feature import Parts, Runtime
 from appservice.features.retention.commands import OFFER_ACTION, dispose_offer_handler
 from appservice.features.retention.config import RetentionSettings
-from appservice.features.retention.policy import EFFECT_KIND, ArchivePolicy
+from appservice.features.retention.policy import EFFECT_KIND, MIRRORED_KIND, UNMIRRORED_KIND, ArchivePolicy
 from appservice.features.retention.runtime import Retention
 from appservice.features.retention.tables import RetentionTables
 from appservice.lib.archive import Directory, ensure_signing_key
@@ -40,7 +40,8 @@ def setup(runtime: Runtime, settings: RetentionSettings) -> Parts:
     return Parts(
         component=retention,
         policies=[ArchivePolicy(tables)],
-        effects={EFFECT_KIND: retention.on_archive},
+        effects={EFFECT_KIND: retention.on_archive, UNMIRRORED_KIND: retention.on_unmirrored,
+                 MIRRORED_KIND: retention.on_mirrored},
         offer_actions={OFFER_ACTION: dispose_offer_handler(retention)},
         background=[retention.retry_loop, retention.checkpoint_loop],
         on_stopping=[retention.close],

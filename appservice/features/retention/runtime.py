@@ -30,7 +30,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import Any
 
@@ -49,6 +49,7 @@ from appservice.features.retention.records import (
     member_display_name,
 )
 from appservice.features.retention.tables import Flag, RetentionTables
+from appservice.features.retention.trust import Current, flag_view
 from appservice.lib.archive import ArchiveStore, Directory, RetentionPolicy
 from appservice.lib.archive.record import JST
 from appservice.matrix.client import MatrixError, q
@@ -201,6 +202,7 @@ class Retention:
         media = await self._media(event) if kind == "media" else None
         display = await self._display_name(event)
         room_name = await self.svc.state.room_name(event.room_id)
+        received_at = await self._received_at(event)
 
         def write() -> None:
             affiliation = None
@@ -208,7 +210,7 @@ class Retention:
                 found = self.directory.lookup(event.sender)
                 affiliation = found.as_record() if found else None
             record = build_record(event, kind, room_name=room_name, display_name=display,
-                                  affiliation=affiliation, media=media)
+                                  affiliation=affiliation, media=media, received_at=received_at)
             self.store.append(event.room_id, [record])  # fsyncs: durable when it returns
 
         await asyncio.to_thread(write)
@@ -216,6 +218,16 @@ class Retention:
             if event.content.get("membership") == "join":
                 await self.tables.set_display_name(event.room_id, event.state_key,
                                                    member_display_name(event))
+
+    async def _received_at(self, event: Event) -> datetime:
+        """When Yakuba received the event: the inbox's time (wall clock, like Synapse's), or
+        now for what never went through the inbox (backfilled history)."""
+        row = await self.svc.inbox.db.fetchone(
+            "SELECT received_at FROM inbox WHERE event_id = ?", (event.event_id,))
+        if row is not None and isinstance(row["received_at"], int | float) \
+                and math.isfinite(row["received_at"]):
+            return datetime.fromtimestamp(row["received_at"], UTC)
+        return datetime.now(UTC)
 
     async def _display_name(self, event: Event) -> str | None:
         if event.type == "m.room.member" and event.state_key == event.sender \
@@ -249,6 +261,21 @@ class Retention:
         return await asyncio.to_thread(self.store.put_media, att.data,
                                        name or att.filename or "attachment",
                                        att.mimetype or mimetype or "application/octet-stream")
+
+    # -- the archive bot out of a flagged room (decided by the policy) --------------------------
+
+    async def on_unmirrored(self, effect: Effect, event: Event, _svc: Services) -> None:
+        p = effect.payload
+        room = str(p.get("room_id") or event.room_id)
+        since = float(p.get("since") or event.origin_server_ts / 1000)
+        await self.tables.mark_unmirrored(room, since=since, by=str(p.get("by") or event.sender),
+                                          how=str(p.get("how") or "leave"))
+        log.warning("archive_unmirrored", room_id=room, how=p.get("how"))
+
+    async def on_mirrored(self, effect: Effect, event: Event, _svc: Services) -> None:
+        room = str(effect.payload.get("room_id") or event.room_id)
+        if await self.tables.clear_unmirrored(room):
+            log.info("archive_mirrored_again", room_id=room)
 
     # -- background ----------------------------------------------------------------------------
 
@@ -308,7 +335,25 @@ class Retention:
 
     # -- flagging --------------------------------------------------------------------------------
 
-    async def flag(self, room_id: str, policy: RetentionPolicy, *, actor: str, via: str) -> FlagOutcome:
+    async def current(self, room_id: str) -> Current | None:
+        """What a change of this room's flag is measured against: the flag as recorded (active
+        or not — the archived records keep its period), else a policy set in the archive by an
+        operator (counted as an admin's). Who governs it: see trust.py."""
+        flag = await self.tables.flag(room_id)
+        if flag is not None:
+            admin_by = await self.tables.admin_by(room_id)
+            admin_set = admin_by is not None or flag.via == "admin" or flag.flagged_by in await self.svc.admins()
+            return Current(flag.years, flag.category, flag.department, flag.flagged_by, admin_set, flag.active)
+        stored = await asyncio.to_thread(self.store.policy, room_id)
+        if stored is None:
+            return None
+        return Current(stored.years, stored.category, stored.department, "-", True, False)
+
+    async def flag(self, room_id: str, policy: RetentionPolicy, *, actor: str, via: str,
+                   admin: bool | None = None) -> FlagOutcome:
+        """Flag (or re-flag) a room. `admin`: the actor is a Yakuba admin (default: via == "admin").
+        Who may make which change is checked by the caller (commands.py, trust.py)."""
+        admin = via == "admin" if admin is None else admin
         svc = self.svc
         try:
             state = await room_state(svc.client, room_id)
@@ -327,12 +372,23 @@ class Retention:
         if current != policy:
             await asyncio.to_thread(self.store.set_policy, room_id, policy, set_by=actor)
         now = svc.clock.now()
+        old = await self.tables.flag(room_id)
+        old_admin = await self.tables.admin_by(room_id)
+        if admin:
+            new_admin: str | None = actor
+        elif old is not None and (old_admin is not None or old.via == "admin"):
+            new_admin = old_admin or old.flagged_by  # a moderator lengthened an admin's flag
+        else:
+            new_admin = None
         await self.tables.snapshot_members(room_id, _member_names(state), overwrite=True)
         await self.tables.set_flag(room_id, years=policy.years, category=policy.category,
                                    department=policy.department, flagged_by=actor,
                                    flagged_at=now.timestamp(), via=via)
+        await self.tables.set_admin_by(room_id, new_admin)
+        new = await self.tables.flag(room_id)
         await self.executor.audit("archive_flag", actor=actor, target=room_id, room_id=room_id,
-                                  details={"years": policy.years, "via": via})
+                                  details={"years": policy.years, "via": via,
+                                           "old": flag_view(old, old_admin), "new": flag_view(new, new_admin)})
 
         bots = svc.config.bot_user_ids
         content = {"active": True, "retention_years": policy.years, "category": policy.category,
@@ -506,7 +562,10 @@ class Retention:
                 await self.archive_event(closing, "notice")
             except Exception as exc:
                 log.warning("archive_unflag_record_failed", room_id=room_id, error=type(exc).__name__)
-        await self.executor.audit("archive_unflag", actor=actor, target=room_id, room_id=room_id)
+        admin_by = await self.tables.admin_by(room_id)
+        await self.executor.audit("archive_unflag", actor=actor, target=room_id, room_id=room_id,
+                                  details={"old": flag_view(flag, admin_by),
+                                           "new": flag_view(await self.tables.flag(room_id), admin_by)})
         bot = svc.bots.get(self.archive_bot)
         try:
             if bot is not None and bot.client is not None:

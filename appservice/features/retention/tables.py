@@ -30,7 +30,17 @@ CREATE TABLE IF NOT EXISTS retention_disposals (
     code TEXT PRIMARY KEY, room_id TEXT NOT NULL, reason TEXT NOT NULL,
     requested_by TEXT NOT NULL, requested_at REAL NOT NULL, status TEXT NOT NULL,
     decided_by TEXT, decided_at REAL, result TEXT);
+CREATE TABLE IF NOT EXISTS retention_flag_notes (
+    room_id TEXT PRIMARY KEY, admin_by TEXT, unmirrored_since REAL, unmirrored_by TEXT,
+    unmirrored_how TEXT);
 """
+# retention_flag_notes (a table of its own so that existing databases need no ALTER TABLE):
+#   admin_by          — the Yakuba admin whose decision governs the flag (NULL: moderators only).
+#                       Kept when a moderator lengthens the period: shortening it, or changing its
+#                       category/department, still needs an admin.
+#   unmirrored_*      — the archive bot's membership became leave/ban while the room was flagged:
+#                       since when (server time), by whom, "leave" | "kick" | "ban". Cleared when
+#                       the archive bot joins again.
 
 RETRY_BASE_S = 15.0
 RETRY_MAX_S = 3600.0
@@ -48,6 +58,14 @@ class Flag:
     via: str  # "admin" (flag command in the admin room) | "room" (`here` by a moderator)
     unflagged_by: str | None = None
     unflagged_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Unmirrored:
+    """The archive bot left, or was removed from, a flagged room: nothing mirrored since."""
+    since: float
+    by: str
+    how: str  # "leave" (the bot itself) | "kick" | "ban"
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,17 @@ class FlagReader:
         sql = "SELECT * FROM retention_flags" + (" WHERE active = 1" if active_only else "")
         return [_flag(r) for r in await self.db.fetchall(sql + " ORDER BY flagged_at, room_id")]
 
+    async def admin_by(self, room_id: str) -> str | None:
+        """The admin whose decision governs this room's flag, as recorded (None if none is)."""
+        row = await self.db.fetchone("SELECT admin_by FROM retention_flag_notes WHERE room_id = ?", (room_id,))
+        return row["admin_by"] if row else None
+
+    async def unmirrored(self, room_id: str) -> Unmirrored | None:
+        row = await self.db.fetchone(
+            "SELECT unmirrored_since, unmirrored_by, unmirrored_how FROM retention_flag_notes "
+            "WHERE room_id = ? AND unmirrored_since IS NOT NULL", (room_id,))
+        return Unmirrored(row["unmirrored_since"], row["unmirrored_by"], row["unmirrored_how"]) if row else None
+
 
 class RetentionTables(FlagReader):
     # -- flags ---------------------------------------------------------------------------------
@@ -111,6 +140,27 @@ class RetentionTables(FlagReader):
             "unflagged_at = NULL",
             (room_id, years, category, department, flagged_by, flagged_at, via))
         self._active = None
+
+    async def set_admin_by(self, room_id: str, admin: str | None) -> None:
+        await self.db.execute(
+            "INSERT INTO retention_flag_notes (room_id, admin_by) VALUES (?, ?) "
+            "ON CONFLICT(room_id) DO UPDATE SET admin_by = excluded.admin_by", (room_id, admin))
+
+    async def mark_unmirrored(self, room_id: str, *, since: float, by: str, how: str) -> bool:
+        """Note that nothing is mirrored since `since`; an earlier, still open mark is kept."""
+        n = await self.db.execute(
+            "INSERT INTO retention_flag_notes (room_id, unmirrored_since, unmirrored_by, unmirrored_how) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(room_id) DO UPDATE SET "
+            "unmirrored_since = excluded.unmirrored_since, unmirrored_by = excluded.unmirrored_by, "
+            "unmirrored_how = excluded.unmirrored_how WHERE unmirrored_since IS NULL",
+            (room_id, since, by, how))
+        return n > 0
+
+    async def clear_unmirrored(self, room_id: str) -> bool:
+        n = await self.db.execute(
+            "UPDATE retention_flag_notes SET unmirrored_since = NULL, unmirrored_by = NULL, "
+            "unmirrored_how = NULL WHERE room_id = ? AND unmirrored_since IS NOT NULL", (room_id,))
+        return n > 0
 
     async def unflag(self, room_id: str, *, by: str, at: float) -> bool:
         n = await self.db.execute(
