@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from appservice.core.decisions import Audit, Decision, Effect
+from appservice.core.decisions import Decision, Effect
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
 
@@ -39,10 +39,7 @@ class OffersPolicy:
         offer = await ctx.state.offer(target)
         if offer is None or offer.used or offer.user_id != event.sender:
             return []
-        return [
-            Effect(kind="accept_offer", payload={"offer_event_id": offer.event_id},
-                   once_key=f"offer:{offer.event_id}"),
-            Audit(action=f"offer_accepted:{offer.action}", actor=event.sender,
-                  room_id=offer.room_id, event_id=offer.target_event_id,
-                  once_key=f"offer_audit:{offer.event_id}"),
-        ]
+        # The `offer_accepted:<action>` audit row is written by the accept handler
+        # (core/offers.py) once the action happened, not here.
+        return [Effect(kind="accept_offer", payload={"offer_event_id": offer.event_id},
+                       once_key=f"offer:{offer.event_id}")]

@@ -8,8 +8,10 @@ stream past.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,9 @@ CREATE TABLE IF NOT EXISTS bot_memberships (
 CREATE TABLE IF NOT EXISTS dm_rooms (user_id TEXT PRIMARY KEY, room_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS user_dm_rooms (room_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS once_keys (key TEXT PRIMARY KEY, done_at REAL NOT NULL);
+-- An effect in progress: claimed by a process (owner "pid:token") and not yet done or released.
+-- A claim whose owner is gone (a crash) or that is older than CLAIM_STALE_S may be claimed again.
+CREATE TABLE IF NOT EXISTS once_claims (key TEXT PRIMARY KEY, claimed_at REAL NOT NULL, owner TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS offers (
     event_id TEXT PRIMARY KEY, action TEXT NOT NULL, user_id TEXT NOT NULL,
     room_id TEXT NOT NULL, target_event_id TEXT NOT NULL, detail TEXT NOT NULL,
@@ -40,6 +45,35 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_target ON audit (target);
 CREATE INDEX IF NOT EXISTS audit_action ON audit (action);
 """
+
+
+# Results of StateStore.claim.
+CLAIMED, DONE, BUSY = "claimed", "done", "busy"
+# A claim older than this counts as abandoned even if its owner seems alive.
+CLAIM_STALE_S = 300.0
+# This process, as the owner of its claims: the pid (to see whether an owner is gone) and a token
+# (a restarted service may get the same pid, e.g. pid 1 in a container).
+OWNER = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _owner_gone(owner: str) -> bool:
+    """Whether the process that made a claim is gone (it crashed between claim and effect)."""
+    if owner == OWNER:
+        return False
+    pid_text, _, _ = owner.partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return True  # our pid with another token: the process before us
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def write_audit(c: sqlite3.Connection, row: Audit) -> bool:
@@ -170,14 +204,56 @@ class StateStore(StateReader):
         return await self.db.execute("DELETE FROM user_dm_rooms WHERE room_id = ?", (room_id,)) > 0
 
     async def claim_once(self, key: str) -> bool:
-        """True the first time a key is claimed, False ever after."""
+        """True the first time a key is claimed, False ever after: at most once, done at once
+        (for marks that are not effects; the executor uses `claim`/`finish` instead)."""
         n = await self.db.execute(
             "INSERT OR IGNORE INTO once_keys (key, done_at) VALUES (?, ?)", (key, time.time()))
         return n > 0
 
     async def release_once(self, key: str) -> None:
         """Undo a claim whose effect failed, so a retry may perform it."""
-        await self.db.execute("DELETE FROM once_keys WHERE key = ?", (key,))
+        def _do(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM once_keys WHERE key = ?", (key,))
+            c.execute("DELETE FROM once_claims WHERE key = ?", (key,))
+
+        await self.db.run(lambda c: transaction(c, _do))
+
+    # -- at-least-once effects: claim, perform, then finish (or release) ------------------------
+
+    async def claim(self, key: str, *, stale_after_s: float = CLAIM_STALE_S) -> str:
+        """Claim `key` before performing its effect: CLAIMED (go ahead, then `finish` or
+        `release`), DONE (it happened already) or BUSY (a live claim of another run: not done,
+        try later). A claim left by a process that is gone, or older than `stale_after_s`, is
+        taken over — so an effect interrupted by a crash happens on the replay."""
+        now = time.time()
+
+        def _do(c: sqlite3.Connection) -> str:
+            if c.execute("SELECT 1 FROM once_keys WHERE key = ?", (key,)).fetchone():
+                return DONE
+            row = c.execute("SELECT claimed_at, owner FROM once_claims WHERE key = ?", (key,)).fetchone()
+            if row is not None and now - row["claimed_at"] < stale_after_s and not _owner_gone(row["owner"]):
+                return BUSY
+            c.execute("INSERT OR REPLACE INTO once_claims (key, claimed_at, owner) VALUES (?, ?, ?)",
+                      (key, now, OWNER))
+            return CLAIMED
+
+        return await self.db.run(lambda c: transaction(c, _do))
+
+    async def finish(self, key: str) -> None:
+        """The claimed effect happened: the key is done for ever."""
+        def _do(c: sqlite3.Connection) -> None:
+            c.execute("INSERT OR IGNORE INTO once_keys (key, done_at) VALUES (?, ?)", (key, time.time()))
+            c.execute("DELETE FROM once_claims WHERE key = ?", (key,))
+
+        await self.db.run(lambda c: transaction(c, _do))
+
+    async def release(self, key: str) -> None:
+        """The claimed effect failed: drop the claim, so a later run performs it."""
+        await self.db.execute("DELETE FROM once_claims WHERE key = ? AND owner = ?", (key, OWNER))
+
+    async def claims(self) -> list[str]:
+        """Keys claimed and neither done nor released (effects in progress, or cut off by a crash)."""
+        return [r["key"] for r in await self.db.fetchall("SELECT key FROM once_claims ORDER BY key")]
 
     async def add_offer(self, sent_event_id: str, action: str, user_id: str, room_id: str,
                         target_event_id: str, detail: dict[str, Any]) -> None:

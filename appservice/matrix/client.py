@@ -23,6 +23,12 @@ class MatrixError(Exception):
         self.errcode = errcode
         self.error = error
 
+    @property
+    def transient(self) -> bool:
+        """A failure that may pass (Synapse overloaded or restarting, rate limited, the network):
+        worth retrying later. The executor reads this to leave the event for a replay."""
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
 
 # MatrixError.errcode of a download refused for its size (ours, not Synapse's).
 TOO_LARGE = "YK_TOO_LARGE"
@@ -35,9 +41,11 @@ def q(value: str) -> str:
 
 class MatrixClient:
     def __init__(self, base_url: str, as_token: str, sender: str, *, as_sender: str | None = None,
-                 session: aiohttp.ClientSession | None = None, timeout_s: float = 30.0) -> None:
+                 session: aiohttp.ClientSession | None = None, timeout_s: float = 30.0,
+                 retry_base_s: float = 0.5, retry_cap_s: float = 10.0) -> None:
         """`sender` is who calls act as by default (the bot); `as_sender` is the registration's
-        own sender user, for which no `user_id` parameter is needed."""
+        own sender user, for which no `user_id` parameter is needed. Transient failures are
+        retried after `retry_base_s`, doubling, each wait at most `retry_cap_s`."""
         self.base_url = base_url.rstrip("/")
         self._token = as_token
         self.sender = sender
@@ -45,6 +53,8 @@ class MatrixClient:
         self._session = session
         self._own_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.retry_base_s = retry_base_s
+        self.retry_cap_s = retry_cap_s
 
     async def _sess(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -69,9 +79,13 @@ class MatrixClient:
     async def request(self, method: str, path: str, *, json: Any = None,
                       params: dict[str, str] | None = None, as_user: str | None = None,
                       retries: int = 3) -> dict[str, Any]:
+        """One call, tried up to `retries + 1` times while the failure is transient (HTTP 5xx,
+        429 — after its `retry_after_ms` —, connection errors and timeouts), with a doubling,
+        capped delay. Resending is safe: sends and redactions carry deterministic transaction
+        ids, which Synapse de-duplicates. Still failing: MatrixError (`transient` says so)."""
         headers, params = self._identity(as_user, params)
         sess = await self._sess()
-        delay = 0.5
+        delay = self.retry_base_s
         for attempt in range(retries + 1):
             try:
                 async with sess.request(method, self.base_url + path, json=json, params=params,
@@ -80,19 +94,24 @@ class MatrixClient:
                         body = await resp.json(content_type=None)
                     except ValueError:
                         body = None
-                    if resp.status == 429 and attempt < retries:
-                        wait = (body or {}).get("retry_after_ms", 1000) / 1000 if isinstance(body, dict) else 1
-                        await asyncio.sleep(min(float(wait), 10.0))
-                        continue
-                    if resp.status >= 400:
-                        b = body if isinstance(body, dict) else {}
-                        raise MatrixError(resp.status, b.get("errcode"), b.get("error"), method, path)
-                    return body if isinstance(body, dict) else {}
-            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+                    if resp.status < 400:
+                        return body if isinstance(body, dict) else {}
+                    b = body if isinstance(body, dict) else {}
+                    error = MatrixError(resp.status, b.get("errcode"), b.get("error"), method, path)
+                    if not error.transient or attempt >= retries:
+                        raise error
+                    wait = delay
+                    if resp.status == 429 and isinstance(b.get("retry_after_ms"), int | float):
+                        wait = max(0.0, float(b["retry_after_ms"]) / 1000)
+            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 if attempt >= retries:
                     raise MatrixError(0, "M_CONNECTION", type(exc).__name__, method, path) from None
-                await asyncio.sleep(delay)
-                delay *= 2
+                wait = delay
+                error = MatrixError(0, "M_CONNECTION", type(exc).__name__, method, path)
+            log.warning("matrix_retry", method=method, status=error.status, errcode=error.errcode,
+                        attempt=attempt + 1)
+            await asyncio.sleep(min(wait, self.retry_cap_s))
+            delay = min(delay * 2, self.retry_cap_s)
         raise AssertionError("unreachable")
 
     # -- convenience ------------------------------------------------------------------------

@@ -3,6 +3,7 @@ record what would have been sent."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,3 +212,63 @@ async def test_run_command_of_a_feature_that_is_on_runs_its_handler(rig: Rig) ->
 async def test_run_command_that_does_not_exist_is_a_failure(rig: Rig) -> None:
     assert await rig.executor.perform([_run("nope")], event("$cmd"), "admin_commands") == 1
     assert not await rig.state.once_done("cmd:$cmd")
+
+
+class Transient(Exception):
+    """Like a MatrixError 502 after the client's retries, or the E2EE bot not ready."""
+
+    transient = True
+
+
+async def test_a_transient_failure_stops_the_rest_of_the_list_and_is_noted_for_a_replay(rig: Rig) -> None:
+    async def flaky(effect: Effect, ev: Event, svc: Services) -> None:
+        raise Transient("502")
+
+    rig.executor.on_effect("flaky", flaky)
+    decisions = [notice("before"), Effect(kind="flaky", once_key="eff:flaky"), notice("tells of it")]
+    with buffered_audits() as buffer:
+        assert await rig.executor.perform(decisions, event(), "p") == 1
+    assert rig.sender.bodies() == ["before"]       # what came after waits for the replay
+    assert buffer.transient == ["p:Effect"]
+    assert not await rig.state.once_done("eff:flaky") and await rig.state.claims() == []
+
+
+async def test_a_failed_follow_up_fails_its_effect_and_releases_its_key(rig: Rig) -> None:
+    rig.sender.failing.add(BROKEN)
+    runs: list[int] = []
+
+    async def handler(effect: Effect, ev: Event, svc: Services) -> Sequence[Decision]:
+        runs.append(1)
+        return [notice("follow-up", BROKEN)]
+
+    rig.executor.on_effect("two_stage", handler)
+    d = Effect(kind="two_stage", once_key="eff:two")
+    assert await rig.executor.perform([d], event(), "p") == 1
+    assert not await rig.state.once_done("eff:two")  # not done: its second stage did not happen
+    rig.sender.failing.clear()
+    assert await rig.executor.perform([d], event(), "p") == 0
+    assert await rig.state.once_done("eff:two") and rig.sender.bodies() == ["follow-up"]
+    assert await rig.executor.perform([d], event(), "p") == 0
+    assert runs == [1, 1]
+
+
+async def test_steps_stop_at_the_first_failure_even_a_lasting_one(rig: Rig) -> None:
+    from appservice.core.executor import Steps
+
+    rig.sender.failing.add(BROKEN)
+
+    async def handler(effect: Effect, ev: Event, svc: Services) -> Sequence[Decision]:
+        return Steps([notice("the action", BROKEN), Audit(action="it_happened"), notice("done!")])
+
+    rig.executor.on_effect("stepwise", handler)
+    assert await rig.executor.perform([Effect(kind="stepwise")], event(), "p") == 1
+    assert rig.sender.bodies() == [] and await rig.audit_actions() == []
+
+
+async def test_an_effect_interrupted_after_its_claim_happens_on_the_replay(rig: Rig) -> None:
+    # A claim left by a process that died between claim and effect (no such pid).
+    await rig.db.execute("INSERT INTO once_claims (key, claimed_at, owner) VALUES (?, ?, ?)",
+                         ("remind:alice:1", time.time(), "999999999:crashed"))
+    assert await rig.executor.perform([notice("once", once_key="remind:alice:1")], event(), "p") == 0
+    assert rig.sender.bodies() == ["once"]
+    assert await rig.state.once_done("remind:alice:1") and await rig.state.claims() == []
