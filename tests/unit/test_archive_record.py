@@ -93,3 +93,46 @@ def test_room_names_are_reversible_and_safe(room: str) -> None:
 def test_very_long_room_id_uses_digest() -> None:
     name = encode_room("!" + "A" * 300 + ":x")
     assert name.startswith("h_") and len(name) < 100 and decode_room(name) is None
+
+
+# -- [trust] the sender-chosen origin_server_ts is bounded by the time Yakuba received it ---------
+
+RECEIVED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+MS_RECEIVED = int(RECEIVED.timestamp() * 1000)
+MS_9999 = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.mark.parametrize("claimed", [10**18, -5, MS_9999, 0, 946_684_799_999, MS_RECEIVED + 5 * 60_000 + 1,
+                                     -(10**30), 10**30])
+def test_out_of_window_ts_is_replaced_by_received_at(claimed: int) -> None:
+    r = make_record({"event_id": "$e", "kind": "message", "ts": claimed, "received_at": RECEIVED})
+    assert r["ts_utc"] == r["received_at"] == "2026-11-25T03:00:00.000+00:00"
+    assert r["ts_jst"].startswith("2026-11-25T12:00")
+    assert r["ts_claimed"] is not None
+    canonical(r)  # storable
+
+
+@pytest.mark.parametrize("claimed", [946_684_800_000, MS_RECEIVED - 86_400_000 * 365 * 3, MS_RECEIVED,
+                                     MS_RECEIVED + 5 * 60_000])
+def test_in_window_ts_is_kept(claimed: int) -> None:
+    r = make_record({"event_id": "$e", "kind": "message", "ts": claimed, "received_at": RECEIVED})
+    assert r["ts_utc"] == datetime.fromtimestamp(claimed / 1000, UTC).isoformat(timespec="milliseconds")
+    assert r["received_at"] == "2026-11-25T03:00:00.000+00:00" and r["ts_claimed"] is None
+
+
+def test_ts_claimed_keeps_what_the_sender_said() -> None:
+    r = make_record({"event_id": "$e", "kind": "message", "ts": MS_9999, "received_at": RECEIVED})
+    assert r["ts_claimed"] == MS_9999
+    big = make_record({"event_id": "$e", "kind": "message", "ts": 10**18, "received_at": RECEIVED})
+    assert big["ts_claimed"] == "1000000000000000000"
+    huge = make_record({"event_id": "$e", "kind": "message", "ts": 10**30, "received_at": RECEIVED})
+    assert huge["ts_claimed"] == str(10**30)  # beyond what JSON readers hold exactly: as text
+
+
+def test_received_at_is_optional_and_must_be_a_moment() -> None:
+    r = make_record({"event_id": "$e", "kind": "message", "ts": 0})
+    assert r["received_at"] is None and r["ts_claimed"] is None and r["ts_jst"].startswith("1970")
+    with pytest.raises(ValueError):
+        make_record({"event_id": "$e", "kind": "message", "ts": 0, "received_at": "yesterday"})
+    with pytest.raises(ValueError):  # without received_at, an impossible ts is a ValueError, not a crash
+        make_record({"event_id": "$e", "kind": "message", "ts": 10**18})

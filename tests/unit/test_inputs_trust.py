@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,19 @@ import yaml
 
 from appservice.app.config import load_registration_tokens
 from appservice.core.configerror import ConfigError
+from appservice.core.decisions import Effect
+from appservice.lib.archive import verify
+
+from .test_retention_support import (
+    ROOM,
+    TS,
+    Harness,
+    event,
+    fresh_logging,  # noqa: F401  (autouse fixture)
+    harness,
+    raw_of,
+    room_state,
+)
 
 TOKEN = "as_SECRET_TOKEN_0123456789abcdef"
 HS_TOKEN = "hs_SECRET_TOKEN_fedcba9876543210"
@@ -59,3 +73,63 @@ def test_yakuba_run_does_not_echo_the_registration(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "appservice.registration: not valid YAML" in out.stderr
     assert "SECRET" not in out.stderr and "SECRET" not in out.stdout
+
+
+# -- 2. archive records: the sender's origin_server_ts is a claim, bounded by when we got it ------
+
+RECEIVED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 JST, FY2026
+MS_9999 = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.fixture
+async def h(tmp_path: Path):
+    hs = await harness(tmp_path)
+    hs.client.states[ROOM] = room_state()
+    yield hs
+    await hs.close()
+
+
+def archive_effect(kind: str = "message") -> Effect:
+    return Effect(kind="archive", payload={"room_id": ROOM, "kind": kind})
+
+
+@pytest.mark.parametrize("claimed", [10**18, -5, MS_9999])
+async def test_hostile_origin_server_ts_is_archived_by_received_time(h: Harness, claimed: int) -> None:
+    ev = event(ts=claimed)
+    await h.services.inbox.put_transaction("t1", [raw_of(ev)])
+    await h.db.execute("UPDATE inbox SET received_at = ? WHERE event_id = ?", (RECEIVED.timestamp(), ev.event_id))
+    await h.rt.on_archive(archive_effect(), ev, h.services)  # no exception: not retried forever
+    [rec] = h.records()
+    assert rec["received_at"] == "2026-11-25T03:00:00.000+00:00"
+    assert rec["ts_utc"] == rec["received_at"] and rec["ts_jst"].startswith("2026-11-25")
+    assert rec["ts_claimed"] == (claimed if abs(claimed) <= 2**53 else str(claimed))
+    assert await h.rt.tables.retry_count() == 0
+    assert verify(h.rt.store).ok
+    # The segment is in the fiscal year it was received in, so it falls due like its neighbours.
+    [seg] = h.rt.store._state(ROOM).segments
+    assert seg.max_fy == 2026
+
+
+async def test_sane_ts_is_kept_and_received_at_recorded(h: Harness) -> None:
+    ev = event(ts=int(RECEIVED.timestamp() * 1000) - 1500)
+    await h.services.inbox.put_transaction("t1", [raw_of(ev)])
+    await h.db.execute("UPDATE inbox SET received_at = ? WHERE event_id = ?", (RECEIVED.timestamp(), ev.event_id))
+    await h.rt.on_archive(archive_effect(), ev, h.services)
+    [rec] = h.records()
+    assert rec["ts_utc"] == "2026-11-25T02:59:58.500+00:00" and rec["ts_claimed"] is None
+    assert rec["received_at"] == "2026-11-25T03:00:00.000+00:00"
+
+
+async def test_without_an_inbox_row_received_at_is_now(h: Harness) -> None:
+    # Backfilled history never went through the inbox: received now, old ts is fine.
+    ev = event(ts=TS)
+    before = datetime.now(UTC)
+    await h.rt.archive_event(ev, "message")
+    [rec] = h.records()
+    got = datetime.fromisoformat(rec["received_at"])
+    assert before - timedelta(seconds=1) <= got <= datetime.now(UTC) + timedelta(seconds=1)
+    assert rec["ts_claimed"] is None and rec["ts_utc"].startswith("2025-11-21")
+    future = event(ts=int((datetime.now(UTC) + timedelta(days=2)).timestamp() * 1000), event_id="$f")
+    await h.rt.archive_event(future, "message")
+    assert h.records()[1]["ts_claimed"] == future.origin_server_ts
+    assert verify(h.rt.store).ok

@@ -12,6 +12,7 @@ ciphertext we never got the plaintext of (see policy.py).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from appservice.core.events import Event
@@ -83,15 +84,21 @@ def attachment_meta(event: Event) -> tuple[str | None, str | None, int | None]:
 
 
 def build_record(event: Event, kind: str, *, room_name: str | None, display_name: str | None,
-                 affiliation: dict[str, Any] | None, media: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
-    """The record for `event` (unchained; the store adds seq and hashes)."""
+                 affiliation: dict[str, Any] | None, media: dict[str, Any] | None = None,
+                 received_at: datetime | None = None) -> dict[str, Any]:
+    """The record for `event` (unchained; the store adds seq and hashes).
+
+    `ts` is the sender's origin_server_ts, a claim; with `received_at` (when Yakuba got the
+    event) the archive believes it only within a sane window of that (lib/archive/record.py
+    `bounded_ts`), so a hostile or broken clock can neither crash the write nor date a record
+    out of its fiscal year."""
     c = event.content
     rec: dict[str, Any] = {
         "event_id": event.event_id,
         "room_id": event.room_id,
         "room_name": room_name,
         "ts": event.origin_server_ts,
+        "received_at": received_at,
         "sender": event.sender,
         "display_name": display_name,
         "affiliation": affiliation,

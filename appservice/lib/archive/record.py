@@ -15,7 +15,16 @@ from typing import Any
 
 JST = timezone(timedelta(hours=9), "JST")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: received_at and ts_claimed (records of version 1 lack both)
+
+# ``ts`` is the sender's claim (Matrix origin_server_ts: chosen by the sending server). It
+# decides the segment, the fiscal year and so the retention period, so it is only believed
+# within a sane window of the time Yakuba received the event: not before this date, and not
+# more than CLOCK_SKEW after it was received. Otherwise the record is dated by its arrival and
+# the claim is kept in ``ts_claimed``.
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
+_JSON_SAFE_INT = 2**53
 
 KINDS = frozenset({"message", "edit", "redaction", "membership", "media", "notice", "disposal"})
 
@@ -28,6 +37,8 @@ FIELDS: tuple[str, ...] = (
     "room_name",
     "ts_utc",
     "ts_jst",
+    "received_at",  # ISO UTC: when Yakuba received the event (server-side), or None
+    "ts_claimed",  # the sender's origin_server_ts when it was not believed, else None
     "sender",
     "display_name",
     "affiliation",  # {"department": str|None, "title": str|None} or None
@@ -163,17 +174,51 @@ def parse_ts(data: Mapping[str, Any]) -> datetime:
     raw = data.get("ts", data.get("ts_utc"))
     if raw is None:
         raise ValueError("record needs 'ts' (ms since epoch) or 'ts_utc'")
+    return _moment(raw, "ts")
+
+
+def _moment(raw: Any, field: str) -> datetime:
     if isinstance(raw, datetime):
         moment = raw
     elif isinstance(raw, int | float) and not isinstance(raw, bool):
-        moment = datetime.fromtimestamp(raw / 1000, UTC)
+        try:
+            moment = datetime.fromtimestamp(raw / 1000, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"record field {field!r} is out of range") from exc
     elif isinstance(raw, str):
         moment = datetime.fromisoformat(raw)
     else:
-        raise ValueError("unsupported timestamp type")
+        raise ValueError(f"unsupported timestamp type for {field!r}")
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
     return moment
+
+
+def bounded_ts(data: Mapping[str, Any]) -> tuple[datetime, datetime | None, Any]:
+    """(the moment a record is dated by, received_at, ts_claimed).
+
+    Without ``received_at`` the claimed ``ts`` is all there is (a ValueError if impossible).
+    With it, the claim is believed only from EARLIEST_TS to received_at + CLOCK_SKEW;
+    otherwise the record is dated by its arrival and the claim kept as ``ts_claimed`` (an
+    integer JSON holds exactly, else its text, at most 40 characters)."""
+    raw_received = data.get("received_at")
+    if raw_received is None:
+        return parse_ts(data), None, None
+    received = _moment(raw_received, "received_at")
+    raw = data.get("ts", data.get("ts_utc"))
+    try:
+        claimed: datetime | None = parse_ts(data)
+    except (ValueError, TypeError):
+        claimed = None
+    if claimed is not None and EARLIEST_TS <= claimed <= received + CLOCK_SKEW:
+        return claimed, received, None
+    if isinstance(raw, int) and not isinstance(raw, bool) and -_JSON_SAFE_INT <= raw <= _JSON_SAFE_INT:
+        kept: Any = raw
+    elif isinstance(raw, datetime):
+        kept = iso_utc(raw) if raw.tzinfo is not None else str(raw)[:40]
+    else:
+        kept = str(raw)[:40]
+    return received, received, kept
 
 
 def make_record(data: Mapping[str, Any], *, room_id: str | None = None) -> dict[str, Any]:
@@ -182,7 +227,7 @@ def make_record(data: Mapping[str, Any], *, room_id: str | None = None) -> dict[
     unknown = set(incoming) - set(FIELDS) - {"ts_jst"}
     if unknown:
         raise ValueError(f"unknown record fields {sorted(unknown)}")
-    moment = parse_ts(data)
+    moment, received, claimed = bounded_ts(data)
     rec: dict[str, Any] = dict.fromkeys(FIELDS)
     rec["v"] = SCHEMA_VERSION
     for field in _STR_FIELDS:
@@ -204,6 +249,8 @@ def make_record(data: Mapping[str, Any], *, room_id: str | None = None) -> dict[
     rec["disposal"] = json.loads(json.dumps(disposal)) if disposal is not None else None
     rec["ts_utc"] = iso_utc(moment)
     rec["ts_jst"] = iso_jst(moment)
+    rec["received_at"] = iso_utc(received) if received is not None else None
+    rec["ts_claimed"] = claimed
     for field in CHAIN_FIELDS:
         rec.pop(field, None)
     return rec
