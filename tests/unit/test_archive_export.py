@@ -147,3 +147,13 @@ def test_bad_arguments(store: ArchiveStore) -> None:
         _export(store, "xlsx")
     with pytest.raises(ValueError):
         _export(store, "csv", date(2021, 1, 1), date(2020, 1, 1))
+
+
+@pytest.mark.parametrize("cell", ["＝1+1", "＋81 田中", "－1", "＠SUM(A1)", "＝HYPERLINK(\"http://x\")"])
+def test_full_width_formula_starts_are_guarded(cell: str) -> None:
+    # Excel in a Japanese locale reads full-width ＝ ＋ － ＠ as their ASCII twins.
+    assert guard_cell(cell) == "'" + cell
+
+
+def test_full_width_characters_elsewhere_are_left_alone() -> None:
+    assert guard_cell("1＝1") == "1＝1" and guard_cell("ＡＢＣ") == "ＡＢＣ"

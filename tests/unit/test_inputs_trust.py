@@ -14,6 +14,7 @@ import yaml
 from appservice.app.config import load_registration_tokens
 from appservice.core.configerror import ConfigError
 from appservice.core.decisions import Effect
+from appservice.features.offboarding import auditlog
 from appservice.lib.archive import verify
 
 from .test_retention_support import (
@@ -133,3 +134,24 @@ async def test_without_an_inbox_row_received_at_is_now(h: Harness) -> None:
     await h.rt.archive_event(future, "message")
     assert h.records()[1]["ts_claimed"] == future.origin_server_ts
     assert verify(h.rt.store).ok
+
+
+# -- 3. the audit-log CSV uses the archive's formula guard (full-width included) ----------------
+
+@pytest.mark.parametrize("cell", ["=1+1", "+81", "-1", "@SUM(A1)", "\tx", "\rx",
+                                  "＝1+1", "＋81", "－1", "＠SUM(A1)", "＠bob:city-a.localhost",
+                                  "@Bob:city-a.localhost", "@bob:city-a.localhost=cmd|' /C calc'!A0 x"])
+def test_audit_csv_guards_formulas(cell: str) -> None:
+    assert auditlog._cell(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["@bob:city-a.localhost", "@_yakuba:city-a.localhost", "普通", "", "12"])
+def test_audit_csv_keeps_strict_user_ids_and_plain_text(cell: str) -> None:
+    assert auditlog._cell(cell) == cell
+
+
+def test_audit_csv_file_guards_full_width() -> None:
+    row = {"id": 1, "ts": 0, "action": "＝HYPERLINK(\"http://x\")", "actor": "@bob:city-a.localhost",
+           "target": "＠evil", "room_id": None, "event_id": None, "result": "ok", "details": "－2"}
+    text = auditlog.audit_csv([row], UTC).decode("utf-8")
+    assert "'＝HYPERLINK" in text and ",@bob:city-a.localhost," in text and "'＠evil" in text and "'－2" in text

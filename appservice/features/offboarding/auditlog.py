@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from appservice.core.db import Database
+from appservice.lib.archive.export import guard_cell
 
 _STRICT_USER = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")
 
@@ -30,10 +31,11 @@ async def audit_rows(db: Database, user: str | None, limit: int) -> list[Any]:
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    # Spreadsheet formula injection: a cell starting with = + - @ would be evaluated by Excel.
-    if text[:1] in ("=", "+", "-") or (text[:1] == "@" and not _STRICT_USER.match(text)):
-        return "'" + text
-    return text
+    # Spreadsheet formula injection: the archive export's guard (= + - @ TAB CR and full-width
+    # ＝ ＋ － ＠), except that a strict Matrix user id stays as it is: it cannot be a formula.
+    if _STRICT_USER.match(text):
+        return text
+    return guard_cell(text)
 
 
 def audit_csv(rows: list[Any], tz: Any) -> bytes:

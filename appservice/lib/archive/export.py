@@ -2,7 +2,8 @@
 
 Formats:
 * ``csv``  — opens in Excel as-is: UTF-8 with BOM, CRLF, fixed Japanese headers, JST times,
-  and formula injection guarded (cells starting with = + - @ TAB CR get a leading ').
+  and formula injection guarded (cells starting with = + - @ TAB CR, or full-width ＝ ＋ － ＠,
+  get a leading ').
 * ``jsonl`` — the stored records, one per line, all fields including the chain hashes.
 * ``html`` — a single self-contained printable transcript; images ≤ ``embed_limit`` are
   embedded as data: URIs so the one file is the whole export.
@@ -39,7 +40,8 @@ KIND_LABELS = {
 MEMBERSHIP_LABELS = {
     "join": "参加", "leave": "退出", "invite": "招待", "ban": "追放", "knock": "参加申請",
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ASCII and full-width (＝ ＋ － ＠): Excel in a Japanese locale reads the latter as the former.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _EMBED_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}  # never SVG (scripts)
 _CHUNK_ROWS = 500
 
