@@ -136,3 +136,11 @@ def test_received_at_is_optional_and_must_be_a_moment() -> None:
         make_record({"event_id": "$e", "kind": "message", "ts": 0, "received_at": "yesterday"})
     with pytest.raises(ValueError):  # without received_at, an impossible ts is a ValueError, not a crash
         make_record({"event_id": "$e", "kind": "message", "ts": 10**18})
+
+
+def test_a_stored_record_made_again_keeps_its_dates() -> None:
+    r = make_record({"event_id": "$e", "kind": "message", "ts": MS_9999, "received_at": RECEIVED})
+    again = make_record(r)
+    assert again == r
+    with pytest.raises(ValueError):
+        make_record({**r, "ts_claimed": {"x": 1}})

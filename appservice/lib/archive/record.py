@@ -250,6 +250,12 @@ def make_record(data: Mapping[str, Any], *, room_id: str | None = None) -> dict[
     rec["ts_utc"] = iso_utc(moment)
     rec["ts_jst"] = iso_jst(moment)
     rec["received_at"] = iso_utc(received) if received is not None else None
+    if claimed is None and incoming.get("ts_claimed") is not None:
+        # A stored record made again: its ts_utc is already the arrival, keep the claim.
+        kept = incoming["ts_claimed"]
+        if isinstance(kept, bool) or not isinstance(kept, int | str) or len(str(kept)) > 40:
+            raise ValueError("record field 'ts_claimed' must be an integer or a short string")
+        claimed = kept
     rec["ts_claimed"] = claimed
     for field in CHAIN_FIELDS:
         rec.pop(field, None)
