@@ -69,6 +69,7 @@ TYPOS = [
     ({"retention": {"bakend": "s3"}}, "retention.bakend"),
     ({"retention": {"s3": {"bucket": "b", "secret_access_key": "x"}}}, "retention.s3.secret_access_key"),
     ({"bots": {"enable": False}}, "bots.enable"),
+    ({"housekeeping": {"audit_days": 400}}, "housekeeping.audit_days"),
     ({"quiet_hourz": {}}, "quiet_hourz"),
 ]
 

@@ -43,7 +43,7 @@ async def leave(inv: Invocation) -> Reply:
         await base.executor.audit("command_refused", actor=inv.sender, room_id=inv.room_id,
                                   event_id=inv.event_id, result="refused",
                                   details={"command": "leave", "reason": "archived_room"})
-        return Reply(messages=[Message("core.refused")])
+        return Reply(messages=[Message("core.leave.archived")])
     bots = svc.bots
     joined = await svc.state.bots_joined(inv.room_id)
     text = render(Message("core.leave.bye"), svc.config.locale)
