@@ -195,7 +195,7 @@ def reaction(event_id: str, target: str, *, sender: str = ALICE, room: str = ROO
 async def test_the_toy_is_assembled_after_the_default_features(toy_service: Running) -> None:
     service = toy_service.service
     names = [p.name for p in service.policies]
-    assert names[:3] == ["event_log", "admin_commands", "offers"]
+    assert names[:4] == ["event_log", "forged_events", "admin_commands", "offers"]  # the core policies
     assert names[-1] == "toy"
     assert service.features.enabled["toy"] is True
     assert "toy.poke" in service.executor.effect_handlers
