@@ -355,14 +355,7 @@ class Retention:
         Who may make which change is checked by the caller (commands.py, trust.py)."""
         admin = via == "admin" if admin is None else admin
         svc = self.svc
-        try:
-            state = await room_state(svc.client, room_id)
-        except MatrixError as exc:
-            if exc.status in (400, 404):
-                raise RoomNotFound(room_id) from None
-            raise
-        if not state:
-            raise RoomNotFound(room_id)
+        state = await self._existing_room_state(room_id)
         name = _room_name(state)
         encrypted = any(ev.get("type") == "m.room.encryption" for ev in state)
         await svc.state.note_room(room_id, encrypted=encrypted, name=name)
@@ -426,6 +419,10 @@ class Retention:
     # -- backfill --------------------------------------------------------------------------------
 
     async def backfill_refusal(self, room_id: str) -> str | None:
+        return backfill_refusal(await self._existing_room_state(room_id))
+
+    async def _existing_room_state(self, room_id: str) -> list[dict[str, Any]]:
+        """The room's current state; RoomNotFound when Synapse does not know the room."""
         try:
             state = await room_state(self.svc.client, room_id)
         except MatrixError as exc:
@@ -434,7 +431,7 @@ class Retention:
             raise
         if not state:
             raise RoomNotFound(room_id)
-        return backfill_refusal(state)
+        return state
 
     async def backfill(self, room_id: str, since: date) -> int:
         """Archive the room's history back to `since` (JST midnight), oldest first, reading
