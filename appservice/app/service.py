@@ -39,9 +39,12 @@ BackgroundTask = Task
 
 class YakubaService:
     def __init__(self, config: Config, *, clock: Clock | None = None, with_bots: bool = True,
-                 features: Sequence[Feature] | None = None) -> None:
+                 features: Sequence[Feature] | None = None, priority_lane: bool = True,
+                 aggregate_notices: bool = True) -> None:
         """features: what this service runs, in pipeline order (default: DEFAULT_FEATURES);
-        with_bots=False drops the E2EE bots (benchmarks of the pipeline alone)."""
+        with_bots=False drops the E2EE bots (benchmarks of the pipeline alone);
+        priority_lane / aggregate_notices=False: plain arrival order and one admin notice per
+        detection (the baseline of bench/bench_priority.py)."""
         chosen = list(DEFAULT_FEATURES if features is None else features)
         if not with_bots:
             chosen = [f for f in chosen if f.name != "bots"]
@@ -58,7 +61,7 @@ class YakubaService:
         self.sender = Sender(self.client, self.state)
         self.services = Services(config, self.clock, self.client, self.state, self.inbox,
                                  self.metrics, self.sender)
-        self.executor = Executor(self.services)
+        self.executor = Executor(self.services, aggregate_notices=aggregate_notices)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         assembled = assemble(chosen, Runtime(config, self.db, self.services, self.executor))
@@ -69,7 +72,7 @@ class YakubaService:
         self.on_stopping: list[BackgroundTask] = assembled.on_stopping
         grace = float(config.feature("bots").get("plaintext_grace_seconds", 60))
         self.pipeline = Pipeline(self.inbox, self.policies, self.executor, self.context,
-                                 self.metrics, plaintext_grace_s=grace)
+                                 self.metrics, plaintext_grace_s=grace, priority_lane=priority_lane)
 
     async def context(self) -> PolicyContext:
         return PolicyContext(config=self.config, now=self.clock.now(),
@@ -85,6 +88,7 @@ class YakubaService:
         await site.start()
         log.info("listening", bind=self.config.appservice.bind, port=self.config.appservice.port)
         self._tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
+        self._tasks.append(asyncio.create_task(self.executor.run_notice_flush(), name="notice_flush"))
         if bootstrap_matrix:
             await self._bootstrap()
         for task in self.background:

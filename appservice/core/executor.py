@@ -14,6 +14,12 @@ Test-only hook: `YAKUBA_TEST_CRASH_AFTER_CLAIM=<once_key prefix>` in the environ
 process exit (os._exit(137)) right after claiming a key with that prefix, before the effect —
 the integration tests use it to crash between claim and effect. Never set it in production.
 
+Admin-room notices triggered by an event are aggregated per (room, sender) of that event: the
+first is sent at once, further ones within `notice_window_s` are only counted, and when the
+window closes one summary (`core.admin_notices_more`) is posted by `flush_notices` (the service
+runs `run_notice_flush`). Audit rows are unaffected. The counts live in memory: a restart loses
+a pending summary, never an audit row. Command replies and job reports are never aggregated.
+
 Features plug in here, through the registry the application assembled: effect handlers (for
 `Effect(kind)`), ✅-offer actions and command handlers. A handler may return follow-up
 decisions; they are performed right after it, by this same executor (so a screenshot check
@@ -25,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -143,9 +151,23 @@ def _crash_hook(key: str) -> None:
         os._exit(137)
 
 
+@dataclass
+class NoticeWindow:
+    """Admin notices of one (room, sender) key: when the window opened, how many were held."""
+
+    opened: float
+    held: int = 0
+    seen: set[str] = field(default_factory=set)  # notices held already (a replay is not counted twice)
+
+
 class Executor:
-    def __init__(self, services: Services, commands: CommandTable | None = None) -> None:
+    def __init__(self, services: Services, commands: CommandTable | None = None, *,
+                 aggregate_notices: bool = True, notice_window_s: float = 30.0) -> None:
         self.svc = services
+        self.aggregate_notices = aggregate_notices
+        self.notice_window_s = notice_window_s
+        self.monotonic = time.monotonic  # tests replace it
+        self._windows: dict[tuple[str, str], NoticeWindow] = {}
         self.commands = commands or CommandTable()
         self.effect_handlers: dict[str, EffectHandler] = {}
         self.offer_actions: dict[str, OfferHandler] = {}
@@ -279,7 +301,7 @@ class Executor:
                 await self._record_offer(d.offer, sent)
             case AdminNotice():
                 admin_room = await self.svc.state.admin_room()
-                if admin_room:
+                if admin_room and not self._hold_notice(event, policy, txn):
                     await self.svc.sender.send(admin_room, self._notice(render(d.message, self.locale)), txn)
             case Redact():
                 reason = render(d.reason, self.locale) if d.reason else None
@@ -309,6 +331,57 @@ class Executor:
         (log.debug if isinstance(d, Audit) else log.info)(
             "decision", policy=policy, decision=type(d).__name__, event_id=event.event_id,
             room_id=event.room_id)
+
+    def _hold_notice(self, event: Event, policy: str, txn: str) -> bool:
+        """True if this admin notice is only counted (its key's window is open); else it opens
+        the window and is sent. Notices of commands (their replies' decisions) are never held."""
+        if not self.aggregate_notices or policy.startswith("command:"):
+            return False
+        key = (event.room_id, event.sender)
+        now = self.monotonic()
+        window = self._windows.get(key)
+        if window is None or (now - window.opened >= self.notice_window_s and not window.held):
+            self._windows[key] = NoticeWindow(opened=now)
+            return False
+        if txn not in window.seen:
+            window.seen.add(txn)
+            window.held += 1
+        return True
+
+    async def flush_notices(self, *, force: bool = False) -> int:
+        """Post one summary for each window that has closed (all, if `force`) and held notices;
+        a window that held some opens again (the flood may go on), an empty one is dropped.
+        Returns how many summaries were posted; a failed post is tried again next time."""
+        now = self.monotonic()
+        posted = 0
+        for key, window in list(self._windows.items()):
+            if not force and now - window.opened < self.notice_window_s:
+                continue
+            if not window.held:
+                del self._windows[key]
+                continue
+            admin_room = await self.svc.state.admin_room()
+            try:
+                if admin_room:
+                    text = render(Message("core.admin_notices_more", {"count": window.held}), self.locale)
+                    await self.post(admin_room, text, ("admin_notices_more", *key, repr(window.opened)))
+            except Exception as exc:
+                log.error("notice_summary_failed", room_id=key[0], error=type(exc).__name__,
+                          detail=str(exc)[:300])
+                continue
+            posted += 1
+            self._windows[key] = NoticeWindow(opened=now)
+        return posted
+
+    async def run_notice_flush(self, every_s: float = 1.0) -> None:
+        """Background task: post the summaries of closed windows; the rest when cancelled."""
+        try:
+            while True:
+                await asyncio.sleep(every_s)
+                await self.flush_notices()
+        except asyncio.CancelledError:
+            await asyncio.shield(self.flush_notices(force=True))
+            raise
 
     @staticmethod
     def _notice(text: str, reply_to: str | None = None) -> dict[str, Any]:

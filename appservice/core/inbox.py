@@ -94,6 +94,15 @@ class InboxItem:
     seq: int
     event: Event
     times_processed: int
+    priority: bool = False  # the priority lane (see Inbox.next_batch)
+
+
+# The priority lane: pending events that are taken before the rest. In the admin room (kv
+# 'admin_room'), ✅ reactions (confirmations), and messages whose stored JSON holds "!yakuba"
+# (commands, anywhere). Everything else keeps arrival order.
+COMMAND_MARK = "!yakuba"
+_PRIORITY_SQL = ("(room_id = (SELECT value FROM kv WHERE key = 'admin_room') "
+                 "OR type = 'm.reaction' OR instr(json, ?) > 0)")
 
 
 def _learn_state(c: sqlite3.Connection, ev: Event, bot_ids: tuple[str, ...]) -> None:
@@ -123,12 +132,18 @@ class Inbox:
         self.db = db
         self.bot_ids = bot_ids
         self.changed = asyncio.Event()
+        # Set when a row that belongs in the priority lane may have become pending (an insert,
+        # a plaintext upgrade, a release); the pipeline's drain re-queries when it sees it.
+        self.priority_waiting = True
 
     async def put_transaction(self, txn_id: str, raw_events: list[Any]) -> TxnResult:
         """Store a transaction's events durably (one fsync'd SQLite transaction)."""
         now = time.time()
 
+        prio = False
+
         def _store(c: sqlite3.Connection) -> TxnResult:
+            nonlocal prio
             new = dup = rejected = 0
             for raw in raw_events:
                 try:
@@ -154,6 +169,8 @@ class Inbox:
                     (ev.event_id, ev.room_id, ev.type, status, blob, now))
                 if cur.rowcount:
                     new += 1
+                    if status == "pending" and _is_priority(c, ev, blob):
+                        prio = True
                 else:
                     dup += 1
             c.execute("INSERT OR IGNORE INTO inbox_txns (txn_id, received_at, events, new) "
@@ -162,6 +179,8 @@ class Inbox:
 
         result = await self.db.run(lambda c: transaction(c, _store), durable=True)
         if result.new:
+            if prio:
+                self.priority_waiting = True
             self.changed.set()
         return result
 
@@ -174,9 +193,12 @@ class Inbox:
         ev = parse_event(raw, decrypted=True)
         blob = to_json(raw)
         now = time.time()
+        prio = False
 
         def _store(c: sqlite3.Connection) -> bool:
+            nonlocal prio
             queued = _store_row(c)
+            prio = queued and _is_priority(c, ev, blob)
             if queued and is_incident(raw):
                 write_audit(c, Audit(action="forged_event", actor=ev.sender, room_id=ev.room_id,
                                      event_id=ev.event_id, result="refused",
@@ -202,6 +224,8 @@ class Inbox:
 
         queued = await self.db.run(lambda c: transaction(c, _store), durable=True)
         if queued:
+            if prio:  # e.g. a command in the (encrypted) admin room
+                self.priority_waiting = True
             self.changed.set()
         return queued
 
@@ -217,18 +241,28 @@ class Inbox:
             "UPDATE inbox SET status = 'pending' WHERE status = 'awaiting_plaintext' AND received_at < ?",
             (time.time() - older_than_s,))
         if n:
+            self.priority_waiting = True
             self.changed.set()
         return n
 
-    async def next_batch(self, limit: int = 100) -> list[InboxItem]:
-        rows = await self.db.fetchall(
-            "SELECT seq, json, decrypted, times_processed FROM inbox WHERE status = 'pending' "
-            "ORDER BY seq LIMIT ?", (limit,))
+    async def next_batch(self, limit: int = 100, *, priority: bool = True) -> list[InboxItem]:
+        """Pending events: those of the priority lane first (admin room, ✅ reactions, "!yakuba"
+        messages), then the rest; arrival order within each. priority=False: arrival order only.
+        Clears `priority_waiting` (the caller holds every priority row pending now, up to limit)."""
+        self.priority_waiting = False
+        if priority:
+            rows = await self.db.fetchall(
+                f"SELECT seq, json, decrypted, times_processed, {_PRIORITY_SQL} AS prio FROM inbox "
+                "WHERE status = 'pending' ORDER BY prio DESC, seq LIMIT ?", (COMMAND_MARK, limit))
+        else:
+            rows = await self.db.fetchall(
+                "SELECT seq, json, decrypted, times_processed, 0 AS prio FROM inbox "
+                "WHERE status = 'pending' ORDER BY seq LIMIT ?", (limit,))
         items = []
         for r in rows:
             items.append(InboxItem(r["seq"], parse_event(json.loads(r["json"]),
                                                          decrypted=bool(r["decrypted"])),
-                                   r["times_processed"]))
+                                   r["times_processed"], bool(r["prio"])))
         return items
 
     async def mark_done(self, seq: int, error: str | None = None, audits: Sequence[Audit] = ()) -> None:
@@ -284,6 +318,14 @@ class Inbox:
         row = await self.db.fetchone("SELECT COUNT(*) AS n FROM inbox_rejected")
         out["rejected"] = row["n"] if row else 0
         return out
+
+
+def _is_priority(c: sqlite3.Connection, ev: Event, blob: str) -> bool:
+    """Whether a new pending row belongs in the priority lane (the same test as _PRIORITY_SQL)."""
+    if ev.type == "m.reaction" or COMMAND_MARK in blob:
+        return True
+    row = c.execute("SELECT value FROM kv WHERE key = 'admin_room'").fetchone()
+    return row is not None and row[0] == ev.room_id
 
 
 def _only_message(raw: dict[str, Any]) -> dict[str, Any]:

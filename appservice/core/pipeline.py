@@ -1,9 +1,13 @@
 """The one event pipeline: inbox → policies (in order) → executor.
 
-One worker drains the inbox in arrival order. A policy that raises is logged and counted and
-the others still run; an effect that fails is the executor's business. An event is marked done
-only after all its decisions ran, so a crash mid-event replays it on restart — effects are
-made idempotent by once_keys and deterministic transaction ids.
+One worker drains the inbox in arrival order, except for the priority lane: admin-room events,
+✅ reactions and "!yakuba" messages are taken first (Inbox.next_batch), and when one arrives
+mid-drain the worker re-queries after the event in hand, so a command never waits behind a
+flood of ordinary messages (priority_lane=False: plain arrival order, for benchmarks). A policy
+that raises is logged and counted and the others still run; an effect that fails is the
+executor's business. An event is marked done only after all its decisions ran, so a crash
+mid-event replays it on restart — effects are made idempotent by once_keys and deterministic
+transaction ids.
 
 An event one of whose effects failed for a reason that may pass (the executor notes it:
 Synapse 5xx/429/unreachable, the E2EE bot not ready) is not marked done either: it stays in the
@@ -38,7 +42,8 @@ ContextFactory = Callable[[], Awaitable[PolicyContext]]
 class Pipeline:
     def __init__(self, inbox: Inbox, policies: Sequence[Policy], executor: Executor,
                  context: ContextFactory, metrics: Metrics, *, plaintext_grace_s: float = 60.0,
-                 retry_base_s: float = 5.0, retry_cap_s: float = 300.0, max_replays: int = 10) -> None:
+                 retry_base_s: float = 5.0, retry_cap_s: float = 300.0, max_replays: int = 10,
+                 priority_lane: bool = True, batch_size: int = 100) -> None:
         self.inbox = inbox
         self.policies = list(policies)
         self.executor = executor
@@ -48,6 +53,8 @@ class Pipeline:
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
         self.max_replays = max_replays
+        self.priority_lane = priority_lane
+        self.batch_size = batch_size
         self._stopping = False
         # Events left for a replay: seq → (replays so far, when the next one is due, monotonic).
         self._deferred: dict[int, tuple[int, float]] = {}
@@ -112,7 +119,8 @@ class Pipeline:
         total = 0
         tried: set[int] = set()  # an event left for a replay is not tried again in this drain
         while True:
-            batch = await self.inbox.next_batch(100 + len(self._deferred))
+            batch = await self.inbox.next_batch(self.batch_size + len(self._deferred),
+                                                priority=self.priority_lane)
             now = time.monotonic()
             batch = [i for i in batch if i.seq not in tried and self._deferred.get(i.seq, (0, now))[1] <= now]
             if not batch:
@@ -121,6 +129,8 @@ class Pipeline:
             for item in batch:
                 if self._stopping:  # the rest stays in the inbox for the next start
                     return total
+                if self.priority_lane and self.inbox.priority_waiting and not item.priority:
+                    break  # a command (or ✅) arrived: re-query, it goes before the rest
                 tried.add(item.seq)
                 await self.process(item, ctx)
                 total += 1
