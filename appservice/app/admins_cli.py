@@ -100,7 +100,7 @@ async def _remove(config: Config, config_path: Path, db: Database, state: StateS
     total = sum(cancelled.values())
     print(f"{user_id} removed; admin room: {room_result}; cancelled {total} pending request(s)"
           + (f" ({', '.join(f'{k} {v}' for k, v in cancelled.items() if v)})" if total else ""))
-    return 0 if room_result in ("removed", "not_member", "no_admin_room") else 1
+    return 0 if room_result in ("removed", "invite_revoked", "not_member", "no_admin_room") else 1
 
 
 async def _out_of_admin_room(state: StateStore, client: MatrixClient, user_id: str) -> str:
@@ -112,6 +112,8 @@ async def _out_of_admin_room(state: StateStore, client: MatrixClient, user_id: s
         member = await client.state(room, "m.room.member", user_id)
         if not member or member.get("membership") not in ("join", "invite"):
             return "not_member"
+        if member.get("membership") == "invite":
+            return await _revoke_invite(client, room, user_id)
         pl = await client.state(room, "m.room.power_levels") or {}
         if int((pl.get("users") or {}).get(user_id, 0)) > 0:
             await client.put_state(room, "m.room.power_levels", await _with_power(client, room, user_id, None),
@@ -122,6 +124,19 @@ async def _out_of_admin_room(state: StateStore, client: MatrixClient, user_id: s
         print(f"removed from Yakuba's admins, but NOT from the admin room ({code}); remove them by hand",
               file=sys.stderr)
         return f"failed:{code}"
+    return "removed"
+
+
+async def _revoke_invite(client: MatrixClient, room: str, user_id: str) -> str:
+    """Invited but never joined: revoke the invite. Their power entry can only be dropped by a
+    member with more power (an invited user cannot lower it themselves); try, and say if not."""
+    await client.kick(room, user_id, reason="Yakuba admin removed")
+    try:
+        await client.put_state(room, "m.room.power_levels", await _with_power(client, room, user_id, None))
+    except MatrixError:
+        print("invite revoked; their power-level entry stays until an admin of the room removes it "
+              "(harmless while they are not a member)", file=sys.stderr)
+        return "invite_revoked"
     return "removed"
 
 
