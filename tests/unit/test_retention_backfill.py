@@ -53,15 +53,22 @@ async def h(tmp_path: Path):
         msg(1, CUTOFF_MS - DAY_MS),  # the day before: not backfilled, and paging stops here
         msg(0, CUTOFF_MS - 2 * DAY_MS),
     ]
-    pages = {None: (history[:3], "t1"), "t1": (history[3:], "t2")}
+    # dir=b finds where the day starts; dir=f from there (oldest first) is what gets archived
+    pages: dict[tuple[str, str | None], tuple[list[dict[str, Any]], str | None]] = {
+        ("b", None): (history[:3], "t1"), ("b", "t1"): (history[3:], "t2"),
+        ("f", "t2"): (history[3:][::-1], "f1"), ("f", "f1"): (history[:3][::-1], "f2"), ("f", "f2"): ([], None)}
     hs.messages_calls = []  # type: ignore[attr-defined]
+    hs.on_messages = None  # type: ignore[attr-defined]
     inner = hs.client.request
 
     async def request(method: str, path: str, **kw: Any) -> dict[str, Any]:
         if path == f"/_matrix/client/v3/rooms/{ROOM.replace('!', '%21').replace(':', '%3A')}/messages":
-            hs.messages_calls.append((kw.get("params") or {}, kw.get("as_user")))  # type: ignore[attr-defined]
-            chunk, end = pages[(kw.get("params") or {}).get("from")]
-            return {"chunk": chunk, "end": end}
+            params = kw.get("params") or {}
+            hs.messages_calls.append((params, kw.get("as_user")))  # type: ignore[attr-defined]
+            if hs.on_messages is not None:  # type: ignore[attr-defined]
+                await hs.on_messages(params)  # type: ignore[attr-defined]
+            chunk, end = pages[(params["dir"], params.get("from"))]
+            return {"chunk": chunk, **({"end": end} if end else {})}
         return await inner(method, path, **kw)
 
     hs.client.request = request  # type: ignore[method-assign]
@@ -81,12 +88,23 @@ async def run(h: Harness, *args: str) -> Reply:
     return await ARCHIVE.handler(inv)
 
 
+async def run_done(h: Harness, *args: str) -> str:
+    """The command's reply and, once its background job is done, what the job posted."""
+    before = len(h.client.sent(ADMIN_ROOM))
+    reply = text(await run(h, *args))
+    await h.rt.jobs_idle()
+    return "\n".join([reply, *(m["body"] for m in h.client.sent(ADMIN_ROOM)[before:])])
+
+
 async def test_backfill_archives_history_oldest_first_once(h: Harness) -> None:
     await h.rt.archive_event(event(content={"msgtype": "m.text", "body": "過去3"}, event_id="$old3",
                                    ts=CUTOFF_MS + 3000), "message")  # already archived live
-    out = text(await run(h, "flag", ROOM, "--years", "5", "--backfill-from", "2025-11-20"))
+    out = await run_done(h, "flag", ROOM, "--years", "5", "--backfill-from", "2025-11-20")
     assert "保存対象に指定" in out and "2025-11-20 以降の履歴 2 件" in out
-    assert [(c[0].get("from"), c[1]) for c in h.messages_calls] == [(None, ARCHIVE_BOT), ("t1", ARCHIVE_BOT)]
+    assert [(c[0].get("from"), c[1]) for c in h.messages_calls
+            if c[0]["dir"] == "b"] == [(None, ARCHIVE_BOT), ("t1", ARCHIVE_BOT)]
+    assert [(c[0].get("from"), c[1]) for c in h.messages_calls
+            if c[0]["dir"] == "f"] == [("t2", ARCHIVE_BOT), ("f1", ARCHIVE_BOT), ("f2", ARCHIVE_BOT)]
     recs = [r for r in h.records() if r["event_id"].startswith("$old")]
     assert [(r["event_id"], r["body"]) for r in recs] == [("$old3", "過去3"), ("$old2", "過去2"),
                                                           ("$old5", "過去5")]
@@ -95,7 +113,7 @@ async def test_backfill_archives_history_oldest_first_once(h: Harness) -> None:
     assert (row["actor"], row["target"], row["result"]) == (ADMIN, ROOM, "ok")
     assert json.loads(row["details"]) == {"from": "2025-11-20", "events": 2}
     # Again: nothing new
-    assert "履歴 0 件" in text(await run(h, "flag", ROOM, "--years", "5", "--backfill-from", "2025-11-20"))
+    assert "履歴 0 件" in await run_done(h, "flag", ROOM, "--years", "5", "--backfill-from", "2025-11-20")
     assert len([r for r in h.records() if r["event_id"].startswith("$old")]) == 3
 
 

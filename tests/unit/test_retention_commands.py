@@ -144,7 +144,10 @@ async def test_export_uploads_a_file(h: Harness, monkeypatch: pytest.MonkeyPatch
         await h.rt.on_archive(Effect(kind="archive", payload={"kind": "message"}), event(
             event_id=f"$m{i}", content={"msgtype": "m.text", "body": f"=SUM(A{i})"}), h.services)
     reply = await run(h, "export", ROOM, "--format", "csv")
-    assert "3件" in text(h, reply) and "全期間" in text(h, reply)
+    assert "書き出しを開始しました" in text(h, reply)
+    await h.rt.jobs_idle()
+    done = h.client.sent(ADMIN_ROOM)[-1]["body"]
+    assert "3件" in done and "全期間" in done
     (f,) = sent
     assert f["room"] == ADMIN_ROOM and f["filename"].endswith(".csv") and f["mimetype"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(f["data"].decode("utf-8-sig"))))
@@ -152,8 +155,10 @@ async def test_export_uploads_a_file(h: Harness, monkeypatch: pytest.MonkeyPatch
     audit = await h.db.fetchall("SELECT details FROM audit WHERE action = 'archive_export'")
     assert '"records": 3' in audit[0]["details"] and "SUM" not in audit[0]["details"]
     h.rt.settings = type(h.rt.settings)(**{**h.rt.settings.__dict__, "export_max_bytes": 1024})
-    big = await run(h, "export", ROOM, "--format", "html")
-    assert "MiB" in text(h, big) and len(sent) == 1
+    await run(h, "export", ROOM, "--format", "html")
+    await h.rt.jobs_idle()
+    assert "MiB" in h.client.sent(ADMIN_ROOM)[-1]["body"] and len(sent) == 1
+    assert not list(h.rt.export_dir.iterdir())  # temp files removed
 
 
 def _old_records(h: Harness) -> None:

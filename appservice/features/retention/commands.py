@@ -13,7 +13,7 @@ policy checks admin-scope commands (admin room only, Yakuba admins only, refusal
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import re
 import secrets
 import time
@@ -208,16 +208,38 @@ async def _flag(inv: Invocation, args: tuple[str, ...]) -> Reply:
         await audit("error", reason="bot_not_joined")
         reply.messages.append(Message("retention.backfill.no_bot"))
         return reply
+    rt.start_job(f"backfill:{inv.event_id}", _backfill_job(rt, room, since, inv.room_id, inv.event_id, audit))
+    reply.messages.append(Message("retention.backfill.started", {"since": since.isoformat()}))
+    return reply
+
+
+async def _backfill_job(rt: Retention, room: str, since: date, here: str, command_event: str,
+                        audit: Any) -> None:
+    """In the background (see Retention.start_job): page, archive, report progress and the end."""
+
+    async def post(message: Message, *key: str) -> None:
+        try:
+            await rt.executor.post(here, render(message, rt.locale), (command_event, *key),
+                                   reply_to=command_event)
+        except Exception as exc:
+            log.warning("archive_backfill_report_failed", room_id=room, error=type(exc).__name__)
+
+    async def progress(count: int, pages: int) -> None:
+        await post(Message("retention.backfill.progress", {"count": count, "since": since.isoformat()}),
+                   "archive_backfill_progress", str(pages))
+
     try:
-        count = await rt.backfill(room, since)
+        count = await rt.backfill(room, since, progress=progress)
+    except asyncio.CancelledError:
+        raise
     except Exception as exc:
         log.warning("archive_backfill_failed", room_id=room, error=type(exc).__name__)
         await audit("error", reason=type(exc).__name__)
-        reply.messages.append(Message("retention.backfill.failed"))
-        return reply
+        await post(Message("retention.backfill.failed"), "archive_backfill_failed")
+        return
     await audit("ok", events=count)
-    reply.messages.append(Message("retention.backfill.done", {"count": count, "since": since.isoformat()}))
-    return reply
+    await post(Message("retention.backfill.done", {"count": count, "since": since.isoformat()}),
+               "archive_backfill_done")
 
 
 def _backfill_date(svc: Services, value: str | None) -> date | None:
@@ -329,28 +351,62 @@ async def _export(inv: Invocation, args: tuple[str, ...]) -> Reply:
     end = parse_day(svc, opts.get("to"), _ALL_DATES[1])
     if start > end:
         raise CommandError(_t(svc, "retention.error.range"))
+    rt.start_job(f"export:{inv.event_id}", _export_job(rt, room, start, end, fmt, inv.sender,
+                                                         inv.room_id, inv.event_id))
+    return Reply(messages=[Message("retention.export.started", {"room": room, "format": fmt})])
+
+
+async def _export_job(rt: Retention, room: str, start: date, end: date, fmt: str, sender: str,
+                      here: str, command_event: str) -> None:
+    """In the background (see Retention.start_job): stream the export into a temp file, stop
+    past the size limit, send the file and answer in the room the command came from."""
+    svc = rt.svc
     limit = rt.settings.export_max_bytes
+    details = {"format": fmt, "from": start.isoformat(), "to": end.isoformat()}
 
-    def run() -> tuple[int, bytes | None]:
-        buf = io.BytesIO()
-        count = rt.store.export(room, start, end, fmt, buf)
-        return count, (buf.getvalue() if buf.tell() <= limit else None)
+    async def post(message: Message, key: str) -> None:
+        await rt.executor.post(here, render(message, rt.locale), (command_event, key), reply_to=command_event)
 
-    count, data = await asyncio.to_thread(run)
-    period = _t(svc, "retention.export.all") if (start, end) == _ALL_DATES else \
-        f"{'' if start == _ALL_DATES[0] else start.isoformat()}〜{'' if end == _ALL_DATES[1] else end.isoformat()}"
-    await rt.executor.audit("archive_export", actor=inv.sender, target=room, room_id=inv.room_id,
-                            event_id=inv.event_id, result="ok" if data is not None else "too_large",
-                            details={"format": fmt, "records": count, "from": start.isoformat(),
-                                     "to": end.isoformat()})
-    if data is None:
-        return Reply(messages=[Message("retention.export.too_large", {"limit_mib": limit // (1024 * 1024)})])
-    stamp = datetime.now(JST).strftime("%Y%m%d-%H%M")
-    local = re.sub(r"[^A-Za-z0-9]+", "", room.split(":", 1)[0])[:16]
-    filename = f"yakuba-archive-{local}-{stamp}.{fmt}"
-    await rt.executor.send_file(inv.room_id, data, filename, MIMETYPES[fmt], (inv.event_id, "archive_export"))
-    return Reply(messages=[Message("retention.export.done", {
-        "room": room, "count": count, "format": fmt, "period": period, "file": filename})])
+    path = None
+    try:
+        result = await asyncio.to_thread(rt.write_export, room, start, end, fmt, limit)
+        path = result.path
+        if path is None:
+            await rt.executor.audit("archive_export", actor=sender, target=room, room_id=here,
+                                    event_id=command_event, result="too_large",
+                                    details={**details, "records": result.records})
+            await post(Message("retention.export.too_large", {"limit_mib": limit // (1024 * 1024)}),
+                       "archive_export_done")
+            return
+        period = _t(svc, "retention.export.all") if (start, end) == _ALL_DATES else \
+            f"{'' if start == _ALL_DATES[0] else start.isoformat()}〜{'' if end == _ALL_DATES[1] else end.isoformat()}"
+        stamp = datetime.now(JST).strftime("%Y%m%d-%H%M")
+        local = re.sub(r"[^A-Za-z0-9]+", "", room.split(":", 1)[0])[:16]
+        filename = f"yakuba-archive-{local}-{stamp}.{fmt}"
+        data = await asyncio.to_thread(path.read_bytes)  # at most the limit
+        await rt.executor.send_file(here, data, filename, MIMETYPES[fmt], (command_event, "archive_export"))
+        del data
+        await rt.executor.audit("archive_export", actor=sender, target=room, room_id=here,
+                                event_id=command_event, details={**details, "records": result.records})
+        await post(Message("retention.export.done", {
+            "room": room, "count": result.records, "format": fmt, "period": period, "file": filename}),
+            "archive_export_done")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        ref = secrets.token_hex(4)
+        log.warning("archive_export_failed", room_id=room, error=type(exc).__name__, ref=ref)
+        with contextlib.suppress(Exception):
+            await rt.executor.audit("archive_export", actor=sender, target=room, room_id=here,
+                                    event_id=command_event, result="error",
+                                    details={**details, "reason": type(exc).__name__, "ref": ref})
+        try:
+            await post(Message("retention.export.failed", {"ref": ref}), "archive_export_failed")
+        except Exception as exc2:
+            log.warning("archive_export_report_failed", room_id=room, error=type(exc2).__name__, ref=ref)
+    finally:
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 # -- retention lifecycle ---------------------------------------------------------------------------

@@ -18,8 +18,14 @@ Flagging a room (`flag` in the admin room, or `here` by a room moderator):
    archived, by whose decision, for how long.
 
 Backfill (`flag … --backfill-from YYYY-MM-DD`, unencrypted rooms only): the archive bot pages
-back through /messages as a member and archives what it finds, oldest first, through the same
-record path as live events (the store skips what it already holds).
+back through /messages as a member only to find where that day starts (keeping one pagination
+token, never the events), then pages forward from there and archives each page, oldest first,
+before it asks for the next, through the same record path as live events (the store skips what
+it already holds). It stops at the moment it started: what came later is the pipeline's.
+
+Long work runs as a background job (`start_job`): a command handler runs on the pipeline's one
+worker, so an export or a backfill answers at once and reports in the room when it is done;
+the jobs are cancelled by `close`.
 """
 
 from __future__ import annotations
@@ -28,10 +34,15 @@ import asyncio
 import contextlib
 import json
 import math
+import os
+import tempfile
+import threading
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -51,6 +62,7 @@ from appservice.features.retention.records import (
 from appservice.features.retention.tables import Flag, RetentionTables
 from appservice.features.retention.trust import Current, flag_view
 from appservice.lib.archive import ArchiveStore, Directory, RetentionPolicy
+from appservice.lib.archive.export import iter_export
 from appservice.lib.archive.record import JST
 from appservice.matrix.client import MatrixError, q
 from appservice.matrix.media import MediaError, download
@@ -61,11 +73,23 @@ log = structlog.get_logger(__name__)
 RETRY_POLL_S = 15.0
 CHECKPOINT_EVERY_S = 600.0
 BACKFILL_PAGE = 100
+BACKFILL_PROGRESS_PAGES = 5  # a progress message every 5 pages (500 events read)
 _UNREADABLE_HISTORY = ("joined", "invited")  # the bot, joining now, sees nothing from before
 
 
 class RoomNotFound(LookupError):
     pass
+
+
+class ExportCancelled(Exception):
+    """The service is stopping: an export being written is abandoned (its temp file removed)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    records: int  # records written (when too large: up to where it stopped)
+    size: int  # bytes written (when too large: more than the limit, where it stopped)
+    path: Path | None  # the finished file (the caller removes it); None when too large
 
 
 # -- power levels -------------------------------------------------------------------------------
@@ -165,6 +189,10 @@ class Retention:
         self.directory = directory
         self._retrying: set[str] | None = None
         self._stopping = False
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._stop_threads = threading.Event()  # tells a job's thread (an export) to give up
+        self._writers = 0  # exports being written in a thread (a thread cannot be cancelled)
+        self._writers_lock = threading.Lock()
 
     @property
     def archive_bot(self) -> str:
@@ -331,7 +359,96 @@ class Retention:
 
     async def close(self) -> None:
         self._stopping = True
+        self._stop_threads.set()
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+        for _ in range(300):  # an export thread sees the stop at its next chunk (at most 30 s)
+            if not self._writers:
+                break
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(OSError):
+            for leftover in self.export_dir.glob("export-*"):
+                leftover.unlink(missing_ok=True)
         await asyncio.to_thread(self.store.close)
+
+    # -- background jobs (long work a command started) -------------------------------------------
+
+    def start_job(self, name: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` in the background, owned by this object (cancelled by `close`). `work`
+        reports its own outcome (through the executor) and catches its own errors; anything
+        that still escapes is logged here, by type only."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                log.info("retention_job_cancelled", job=name)
+                raise
+            except Exception as exc:
+                log.error("retention_job_failed", job=name, error=type(exc).__name__)
+
+        task = asyncio.create_task(guarded(), name=f"retention:{name}")
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+        return task
+
+    async def jobs_idle(self) -> None:
+        """Wait until no background job is running (tests; a job may start another)."""
+        while self._jobs:
+            await asyncio.gather(*list(self._jobs), return_exceptions=True)
+
+    @property
+    def export_dir(self) -> Path:
+        """Where exports are written before they are sent (0700; each file 0600, removed after)."""
+        return self.svc.config.data_dir / "retention-exports"
+
+    def write_export(self, room_id: str, start: date, end: date, fmt: str, limit: int) -> ExportResult:
+        """Stream the export into a temp file (blocking: run it in a thread). Stops as soon as
+        more than `limit` bytes would be written: the file is removed and `path` is None."""
+        with self._writers_lock:
+            self._writers += 1
+        try:
+            return self._write_export(room_id, start, end, fmt, limit)
+        finally:
+            with self._writers_lock:
+                self._writers -= 1
+
+    def _write_export(self, room_id: str, start: date, end: date, fmt: str, limit: int) -> ExportResult:
+        folder = self.export_dir
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in folder.glob("export-*"):  # left by a crash: no export takes a day
+            with contextlib.suppress(OSError):
+                if stale.stat().st_mtime < time.time() - 86400:
+                    stale.unlink()
+        fd, name = tempfile.mkstemp(prefix="export-", suffix=f".{fmt}", dir=folder)  # 0600
+        path = Path(name)
+        stats: dict[str, int] = {}
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in iter_export(self.store, room_id, start, end, fmt, stats):
+                    if self._stop_threads.is_set():
+                        raise ExportCancelled
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    out.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        if self._stop_threads.is_set():  # stopped while the last chunk was written
+            path.unlink(missing_ok=True)
+            raise ExportCancelled
+        records = stats.get("records", 0)
+        log.info("archive_exported", room_id=room_id, start=start.isoformat(), end=end.isoformat(),
+                 format=fmt, records=records, bytes=size, too_large=size > limit)
+        if size > limit:
+            path.unlink(missing_ok=True)
+            return ExportResult(records, size, None)
+        return ExportResult(records, size, path)
 
     # -- flagging --------------------------------------------------------------------------------
 
@@ -433,51 +550,82 @@ class Retention:
             raise RoomNotFound(room_id)
         return state
 
-    async def backfill(self, room_id: str, since: date) -> int:
-        """Archive the room's history back to `since` (JST midnight), oldest first, reading
-        /messages as the (joined) archive bot. Returns how many events were newly archived."""
+    async def backfill(self, room_id: str, since: date, *,
+                       progress: Callable[[int, int], Awaitable[None]] | None = None) -> int:
+        """Archive the room's history from `since` (JST midnight) up to now, oldest first,
+        reading /messages as the (joined) archive bot, one page at a time: each page is archived
+        before the next is asked for. `progress(archived, pages)` is awaited every
+        BACKFILL_PROGRESS_PAGES pages. Returns how many events were newly archived."""
         cutoff_ms = int(datetime.combine(since, dtime.min, tzinfo=JST).timestamp() * 1000)
+        until_ms = int(time.time() * 1000)  # from here on, the pipeline archives (the room is flagged)
         path = f"/_matrix/client/v3/rooms/{q(room_id)}/messages"
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            params = {"dir": "b", "limit": str(BACKFILL_PAGE)}
+
+        async def page(direction: str, token: str | None) -> tuple[list[Any], str | None]:
+            params = {"dir": direction, "limit": str(BACKFILL_PAGE)}
             if token:
                 params["from"] = token
             body = await self.svc.client.request("GET", path, params=params, as_user=self.archive_bot)
             chunk = body.get("chunk") or []
-            older = False
-            for raw in chunk:
-                ts = raw.get("origin_server_ts") if isinstance(raw, dict) else None
-                if isinstance(ts, int) and ts < cutoff_ms:
-                    older = True
-                    break
-                if isinstance(raw, dict):
-                    found.append(raw)
             end = body.get("end")
-            if older or not chunk or not isinstance(end, str) or end == token:
+            return (chunk if isinstance(chunk, list) else []), (end if isinstance(end, str) else None)
+
+        def ts_of(raw: Any) -> int | None:
+            ts = raw.get("origin_server_ts") if isinstance(raw, dict) else None
+            return ts if isinstance(ts, int) and not isinstance(ts, bool) else None
+
+        # 1. Back to the page that reaches before `since` (or the room's start): only the token
+        #    from which to page forward is kept.
+        token: str | None = None
+        while True:
+            chunk, end = await page("b", token)
+            if not chunk:
+                break  # nothing before `token`: start there
+            if end is None:
+                token = None  # this page reached the room's start: page forward from the start
+                break
+            before = any((ts := ts_of(raw)) is not None and ts < cutoff_ms for raw in chunk)
+            if before or end == token:
+                token = end
                 break
             token = end
 
         def held() -> set[tuple[str, str]]:
             return {(r["event_id"], r["kind"]) for r in self.store.read(room_id)}
 
-        have = await asyncio.to_thread(held)
-        done = 0
-        for raw in reversed(found):  # oldest first: the chain stays in time order
-            try:
-                event = parse_event({**raw, "room_id": room_id})
-            except MalformedEvent:
-                continue
-            if (raw.get("unsigned") or {}).get("redacted_because") and event.type != "m.room.member":
-                continue  # content already removed: nothing left to keep (its redaction is archived)
-            kind = classify(event)
-            if kind is None or (event.event_id, kind) in have:
-                continue
-            await self.archive_event(event, kind)
-            have.add((event.event_id, kind))
-            done += 1
-        log.info("archive_backfilled", room_id=room_id, since=since.isoformat(), events=done)
+        have = await asyncio.to_thread(held)  # ids only, to count what is new
+        # 2. Forward, archiving each page before asking for the next.
+        done = pages = 0
+        while True:
+            chunk, end = await page("f", token)
+            newer = False
+            for raw in chunk:
+                ts = ts_of(raw)
+                if ts is not None and ts < cutoff_ms:
+                    continue
+                if ts is not None and ts > until_ms:
+                    newer = True
+                    break
+                if not isinstance(raw, dict):
+                    continue
+                try:
+                    event = parse_event({**raw, "room_id": room_id})
+                except MalformedEvent:
+                    continue
+                if (raw.get("unsigned") or {}).get("redacted_because") and event.type != "m.room.member":
+                    continue  # content already removed: nothing left to keep (its redaction is archived)
+                kind = classify(event)
+                if kind is None or (event.event_id, kind) in have:
+                    continue
+                await self.archive_event(event, kind)
+                have.add((event.event_id, kind))
+                done += 1
+            pages += 1
+            if progress is not None and pages % BACKFILL_PROGRESS_PAGES == 0:
+                await progress(done, pages)
+            if newer or not chunk or end is None or end == token:
+                break
+            token = end
+        log.info("archive_backfilled", room_id=room_id, since=since.isoformat(), events=done, pages=pages)
         return done
 
     async def _put_flag_state(self, room_id: str, state: list[dict[str, Any]], content: dict[str, Any],

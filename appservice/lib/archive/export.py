@@ -8,7 +8,8 @@ Formats:
 * ``html`` — a single self-contained printable transcript; images ≤ ``embed_limit`` are
   embedded as data: URIs so the one file is the whole export.
 
-Everything streams: records are read, formatted and written one by one.
+Everything streams: records are read, formatted and written one by one; chunks are yielded
+every few hundred rows or ~1 MiB, so a caller can stop at a size limit without building it all.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ MEMBERSHIP_LABELS = {
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _EMBED_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}  # never SVG (scripts)
 _CHUNK_ROWS = 500
+_CHUNK_CHARS = 1 << 20  # also yield once ~1 MiB is pending (HTML rows may embed images)
 
 
 def guard_cell(value: str) -> str:
@@ -134,7 +136,7 @@ def iter_csv(store: ArchiveStore, room_id: str, start: date, end: date,
             affiliation_text(rec), body_text(rec), KIND_LABELS.get(rec.kind, rec.kind),
             change_text(rec, marks))])
         n += 1
-        if n % _CHUNK_ROWS == 0:
+        if n % _CHUNK_ROWS == 0 or buf.tell() >= _CHUNK_CHARS:
             yield buf.getvalue().encode("utf-8")
             buf.seek(0)
             buf.truncate()
@@ -177,7 +179,7 @@ def iter_html(store: ArchiveStore, room_id: str, start: date, end: date,
     e = html.escape
     room_name = ""
     rows: list[str] = []
-    count, last_hash = 0, ""
+    count, last_hash, pending = 0, "", 0
     exported_at = iso_jst(datetime.now(UTC))[:19].replace("T", " ")
     head_done = False
 
@@ -203,9 +205,11 @@ def iter_html(store: ArchiveStore, room_id: str, start: date, end: date,
         count += 1
         last_hash = rec.hash
         rows.append(_html_row(store, rec, marks, embed_limit))
-        if len(rows) >= _CHUNK_ROWS:
+        pending += len(rows[-1])
+        if len(rows) >= _CHUNK_ROWS or pending >= _CHUNK_CHARS:
             yield "".join(rows).encode("utf-8")
             rows.clear()
+            pending = 0
     if not head_done:
         yield head()
     yield ("".join(rows) + "</tbody></table>\n<footer>"
