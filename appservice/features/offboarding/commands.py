@@ -17,8 +17,13 @@ through the executor (`ob.executor`).
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from datetime import datetime
+from typing import Any
+
+import structlog
 
 from appservice.core.commands import CommandError, Invocation, Reply
 from appservice.core.decisions import Message
@@ -41,6 +46,8 @@ from appservice.features.offboarding.runtime import Offboarding
 from appservice.matrix.media import MediaError, download
 
 CSV_MAX_BYTES = 2 * 1024 * 1024
+
+log = structlog.get_logger(__name__)
 
 
 def _ob(inv: Invocation) -> Offboarding:
@@ -163,13 +170,32 @@ async def _bulk_from_upload(inv: Invocation, ob: Offboarding, erase: bool) -> Re
                          default_time=ob.cfg.default_leave_time)
     except ArgError as exc:
         return Reply(messages=[Message(exc.key, exc.params)])
-    entries = await ob.bulk_entries(rows, erase, svc.clock.now())
-    if not entries:
+    if not rows:
         return Reply(messages=[Message("offboarding.csv.empty", {"file": filename})])
-    code = await ob.create_plan(kind="bulk", requester=inv.sender, room_id=inv.room_id,
-                                command_event_id=inv.event_id, entries=entries, erase=erase)
-    await send_plan(ob, inv, code, ob.plan_messages(code, "bulk", entries, erase=erase, source=filename))
-    return Reply()
+    # The dry run asks Synapse about every user and room on the list: it runs as a job, so that
+    # a lost-phone `lock` typed meanwhile is not queued behind hundreds of admin-API calls.
+    ob.start_job(_bulk_dry_run(inv, ob, rows, erase, filename), name=f"offboard-dry-run-{inv.event_id}")
+    return Reply(messages=[Message("offboarding.csv.started", {"file": filename, "count": len(rows)})])
+
+
+async def _bulk_dry_run(inv: Invocation, ob: Offboarding, rows: list[Any], erase: bool, filename: str) -> None:
+    svc = inv.services
+    try:
+        entries = await ob.bulk_entries(rows, erase, svc.clock.now())
+        if not entries:
+            text = render(Message("offboarding.csv.empty", {"file": filename}), svc.config.locale)
+            await ob.executor.post(inv.room_id, text, (inv.event_id, "offboarding.plan"), reply_to=inv.event_id)
+            return
+        code = await ob.create_plan(kind="bulk", requester=inv.sender, room_id=inv.room_id,
+                                    command_event_id=inv.event_id, entries=entries, erase=erase)
+        await send_plan(ob, inv, code, ob.plan_messages(code, "bulk", entries, erase=erase, source=filename))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        error_id = uuid.uuid4().hex[:8]
+        log.error("offboard_dry_run_failed", error_id=error_id, error=type(exc).__name__)
+        text = render(Message("core.command_failed", {"error_id": error_id}), svc.config.locale)
+        await ob.executor.post(inv.room_id, text, (inv.event_id, "offboarding.plan.failed"), reply_to=inv.event_id)
 
 
 async def send_plan(ob: Offboarding, inv: Invocation, code: str, messages: list[Message]) -> None:

@@ -61,4 +61,4 @@ def setup(runtime: Runtime, cfg: OffboardingConfig) -> Parts:
 
     return Parts(component=ob, policies=[OffboardingPolicy()],
                  effects={"offboarding.upload": on_upload, "offboarding.confirm": on_confirm},
-                 offer_actions={OFFER_ACTION: on_offer}, background=[scheduler])
+                 offer_actions={OFFER_ACTION: on_offer}, background=[scheduler], on_stopping=[ob.close])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,22 @@ class Offboarding:
         self.offboarder = Offboarder(client, state, self.jobs, config, executor)
         self.wake = asyncio.Event()
         self._kinds: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def start_job(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Long work (a bulk dry run) runs beside the pipeline, never on its worker."""
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def jobs_idle(self) -> None:
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)
 
     @property
     def tz(self) -> Any:
