@@ -40,6 +40,7 @@ from nio import (
 from appservice.core.forged import from_decrypted
 from appservice.core.inbox import Inbox
 from appservice.core.state import StateStore
+from appservice.lib.secret_files import private_dir, private_tree
 from bots import session as bot_session
 
 log = structlog.get_logger(__name__)
@@ -47,26 +48,6 @@ log = structlog.get_logger(__name__)
 # A long timeline per sync keeps gaps rare; _fill_gap handles the rest.
 SYNC_FILTER = {"room": {"timeline": {"limit": 200}}}
 MAX_GAP_PAGES = 50
-
-
-def private_dir(path: Path) -> Path:
-    """A directory only Yakuba's user can open (0700), its missing parents too; an existing one
-    left looser by an older version is tightened."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    for p in reversed(missing):
-        p.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(p, 0o700)
-    os.chmod(path, 0o700)
-    return path
-
-
-def private_tree(path: Path) -> None:
-    """Files under a bot's key store 0600, directories 0700 (nio creates them under the umask)."""
-    for root, dirs, files in os.walk(path):
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o700)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o600)
 
 
 def decrypted_for_inbox(room_id: str, event: Any) -> dict[str, Any]:

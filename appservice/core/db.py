@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from appservice.lib.secret_files import private_dir
+
 T = TypeVar("T")
 
 
@@ -111,9 +113,7 @@ class Database:
 def private_files(path: Path) -> None:
     """The database's directory 0700, the database and its -wal/-shm 0600, before SQLite opens
     it: SQLite creates the -wal and -shm with the database file's own mode."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(PermissionError):  # a directory we do not own: leave it
-        os.chmod(path.parent, 0o700)
+    private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         os.fchmod(fd, 0o600)

@@ -201,21 +201,11 @@ class Executor:
 
     async def audit(self, action: str, *, actor: str | None = None, target: str | None = None,
                     room_id: str | None = None, event_id: str | None = None, result: str = "ok",
-                    details: dict[str, Any] | None = None) -> None:
-        """An audit row written now (work outside an event has no done mark to ride on)."""
-        row = Audit(action=action, actor=actor, target=target, room_id=room_id, event_id=event_id,
-                    result=result, details=details or {})
-        await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
-
-    async def audit_once(self, once_key: str, action: str, *, actor: str | None = None,
-                         target: str | None = None, room_id: str | None = None,
-                         event_id: str | None = None, result: str = "ok",
-                         details: dict[str, Any] | None = None) -> bool:
-        """Like `audit`, but at most once ever for `once_key` (claim and row in one commit);
-        False if it was written before."""
-        row = Audit(action=action, actor=actor, target=target, room_id=room_id, event_id=event_id,
-                    result=result, details=details or {}, once_key=once_key)
-        return await self.svc.state.db.run(lambda c: transaction(c, lambda c: write_audit(c, row)))
+                    details: dict[str, Any] | None = None, once_key: str | None = None) -> bool:
+        """An audit row written now (work outside an event has no done mark to ride on); with
+        `once_key`, at most once ever. False if it was not written."""
+        return await self.svc.state.audit(action, actor=actor, target=target, room_id=room_id,
+                                          event_id=event_id, result=result, details=details, once_key=once_key)
 
     async def send_file(self, room_id: str, data: bytes, filename: str, mimetype: str,
                         key: tuple[str, ...]) -> str:
@@ -441,8 +431,8 @@ class Executor:
                       detail=str(exc)[:300])
             reply = Reply(messages=[Message("core.command_failed", {"error_id": error_id})])
             result = "error"
-        await self.svc.state.audit(f"command:{d.name}", actor=d.sender, room_id=d.room_id,
-                                   event_id=d.event_id, result=result, details={"args": len(d.args)})
+        await self.audit(f"command:{d.name}", actor=d.sender, room_id=d.room_id, event_id=d.event_id,
+                         result=result, details={"args": len(d.args)})
         text = "\n".join([render(m, self.locale) for m in reply.messages] + reply.text)
         if text:
             await self.svc.sender.send(d.room_id, self._notice(text, d.event_id), txn)

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from appservice.lib.secret_files import private_dir
+
 RATE_UNLIMITED = {"per_second": 1000, "burst_count": 1000}
 # Flat limits, and limits with sub-keys (Synapse's config names).
 RATE_FLAT = ("rc_message", "rc_registration", "rc_admin_redaction", "rc_3pid_validation",
@@ -35,8 +37,7 @@ def generate(data_dir: Path, server_name: str, port: int, registration: Path,
     config_path = data_dir / "homeserver.yaml"
     if config_path.exists():
         return config_path
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)  # Synapse's database, media and signing key live here
+    private_dir(data_dir)  # Synapse's database, media and signing key live here
     subprocess.run(
         [sys.executable, "-m", "synapse.app.homeserver", "--server-name", server_name,
          "--config-path", str(config_path), "--data-directory", str(data_dir),

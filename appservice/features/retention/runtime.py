@@ -64,6 +64,7 @@ from appservice.features.retention.trust import Current, flag_view
 from appservice.lib.archive import ArchiveStore, Directory, RetentionPolicy
 from appservice.lib.archive.export import iter_export
 from appservice.lib.archive.record import JST
+from appservice.lib.secret_files import private_dir
 from appservice.matrix.client import MatrixError, q
 from appservice.matrix.media import MediaError, download
 from appservice.matrix.room_roles import creators, joined_members, power_levels, room_state
@@ -281,10 +282,9 @@ class Retention:
         except MediaError as exc:
             if _transient(exc.reason):
                 raise
-            await self.executor.audit_once(f"archive_media_failed:{event.event_id}", "archive_media_failed",
-                                           actor=event.sender, room_id=event.room_id,
-                                           event_id=event.event_id, result="error",
-                                           details={"reason": exc.reason})
+            await self.executor.audit("archive_media_failed", actor=event.sender, room_id=event.room_id,
+                                      event_id=event.event_id, result="error", details={"reason": exc.reason},
+                                      once_key=f"archive_media_failed:{event.event_id}")
             return None  # the record keeps the name/type/size the sender gave, without a hash
         return await asyncio.to_thread(self.store.put_media, att.data,
                                        name or att.filename or "attachment",
@@ -417,8 +417,7 @@ class Retention:
                 self._writers -= 1
 
     def _write_export(self, room_id: str, start: date, end: date, fmt: str, limit: int) -> ExportResult:
-        folder = self.export_dir
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = private_dir(self.export_dir)
         for stale in folder.glob("export-*"):  # left by a crash: no export takes a day
             with contextlib.suppress(OSError):
                 if stale.stat().st_mtime < time.time() - 86400:
