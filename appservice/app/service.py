@@ -54,7 +54,7 @@ class YakubaService:
         self.clock = clock or (FileClock(config.clock_file) if config.clock_file else Clock())
         self.db = Database(config.db_path, tables(chosen))
         self.metrics = Metrics()
-        self.inbox = Inbox(self.db, config.bot_user_ids)
+        self.inbox = Inbox(self.db, config.bot_user_ids, [t for f in chosen for t in f.content_holds])
         self.state = StateStore(self.db)
         self.client = MatrixClient(config.homeserver.url, config.appservice.as_token, config.sender,
                                    as_sender=config.as_user_id)

@@ -114,6 +114,9 @@ class Feature:
     # (plans awaiting confirmation, scheduled jobs…), in this feature's tables; returns how many.
     # Works on the database alone, so `yakuba admin remove` can run it with the service stopped.
     admin_removed: Callable[[Database, str], Awaitable[int]] | None = None
+    # Tables whose rows name an event (column event_id) this feature will read again from the
+    # inbox: the inbox keeps that event's content while such a row exists (docs/data-kept.md).
+    content_holds: tuple[str, ...] = ()
 
 
 def need_config(config: Config | None) -> Config:

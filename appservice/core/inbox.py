@@ -12,7 +12,7 @@ Content leaves the inbox once the event is processed (docs/data-kept.md): `mark_
 the stored JSON with a skeleton — ids, type, sender, timestamp, state key, a membership — which
 is all that dedupe, ordering and the routing need. Two kinds of row keep their content a while:
 ciphertext processed before its plaintext came (a late room key may still decrypt it; the row
-is upgraded in place), and events some table in CONTENT_HOLDS still names (the archive's
+is upgraded in place), and events a feature's `content_holds` table still names (the archive's
 retries re-read them); `strip_released` (the housekeeping pass) strips those once released.
 """
 
@@ -58,12 +58,6 @@ CREATE TABLE IF NOT EXISTS undecryptable (
     first_seen REAL NOT NULL, resolved_at REAL);
 """
 
-
-# Tables whose rows name an event (column event_id) that will be read again from the inbox: while
-# such a row exists the event keeps its content. A table the database does not have (a
-# feature's, in a database opened without it) is skipped. retention_retry: archive writes that
-# failed and are retried from the inbox (features/retention/runtime.py, retry_due).
-CONTENT_HOLDS: tuple[str, ...] = ("retention_retry",)
 
 # Top-level keys a processed event keeps, and the marker of a stripped row.
 SKELETON_KEYS = ("event_id", "room_id", "type", "sender", "origin_server_ts", "state_key", "redacts")
@@ -125,12 +119,15 @@ def _learn_state(c: sqlite3.Connection, ev: Event, bot_ids: tuple[str, ...]) -> 
 
 
 class Inbox:
-    content_holds: tuple[str, ...] = CONTENT_HOLDS
     _holds_present: tuple[str, ...] | None = None
 
-    def __init__(self, db: Database, bot_ids: tuple[str, ...]) -> None:
+    def __init__(self, db: Database, bot_ids: tuple[str, ...], content_holds: Sequence[str] = ()) -> None:
+        """content_holds: tables (the features' `Feature.content_holds`) whose rows name an event
+        (column event_id) that will be read again from the inbox — while such a row exists, the
+        event keeps its content. A table the database does not have is skipped."""
         self.db = db
         self.bot_ids = bot_ids
+        self.content_holds = tuple(content_holds)
         self.changed = asyncio.Event()
         # Set when a row that belongs in the priority lane may have become pending (an insert,
         # a plaintext upgrade, a release); the pipeline's drain re-queries when it sees it.

@@ -14,6 +14,7 @@ import pytest
 from appservice.core.db import Database
 from appservice.core.decisions import Audit
 from appservice.core.inbox import Inbox
+from appservice.features.retention import FEATURE as RETENTION_FEATURE
 
 BOTS = ("@_yakuba:city-a.localhost", "@_yakuba_archive:city-a.localhost")
 MY_NUMBER = "123456789018"  # a valid-looking 12-digit My Number (check digit ok)
@@ -151,7 +152,7 @@ async def test_content_held_while_a_retry_is_pending(tmp_path):
     db = Database(tmp_path / "yakuba.db", (RETENTION,))
     await db.open()
     try:
-        inbox = Inbox(db, BOTS)
+        inbox = Inbox(db, BOTS, content_holds=RETENTION_FEATURE.content_holds)  # as the service builds it
         await inbox.put_transaction("t1", [message("$r"), message("$s")])
         await db.execute("INSERT INTO retention_retry (event_id, room_id, kind, attempts, next_at, "
                          "first_failed) VALUES ('$r', '!r:city-a.localhost', 'message', 1, 0, 0)")

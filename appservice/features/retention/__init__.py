@@ -53,4 +53,6 @@ FEATURE = Feature(
     tables=(TABLES,),
     cli=(CliCommand("archive", "archive: verify, export, due, dispose", _archive_cli),),
     admin_removed=_admin_removed,
+    # Archive writes that failed are retried from the inbox (runtime.py, retry_due).
+    content_holds=("retention_retry",),
 )
