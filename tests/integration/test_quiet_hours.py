@@ -163,7 +163,9 @@ async def test_hand_edited_rule_is_repaired(homeserver, yakuba):
         await recipient.call("PUT", base + ALERT, {"conditions": [], "actions": ["notify"]})
         await recipient.call("PUT", base + "my.own.rule", {"conditions": [{"kind": "event_match", "key": "type",
                                                                             "pattern": "m.sticker"}], "actions": []})
-        assert not await quiet_on(recipient)
+        # No assertion that the edit "took" here: the reconcile may already have repaired it
+        # between the PUT and a GET (CI saw exactly that). The ALERT rule emptied above can only
+        # regain its conditions through the repair, so `repaired` below still proves it.
 
         async def repaired() -> bool:
             rules = await recipient.call("GET", "/_matrix/client/v3/pushrules/")
