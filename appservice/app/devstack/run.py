@@ -19,7 +19,7 @@ import structlog
 
 from appservice.app import logs
 from appservice.app.config import load_config
-from appservice.app.devstack import setup, synapse
+from appservice.app.devstack import setup, synapse, webclient
 from appservice.app.service import YakubaService
 
 log = structlog.get_logger(__name__)
@@ -65,6 +65,7 @@ BANNER = """
  管理者 / Admin user          : @admin:{server_name}
  {password_line}
  管理ルーム / Admin room      : {admin_room}
+ {web_line}
 
  Element などの Matrix クライアントで、ホームサーバーに上の URL を指定して
  @admin としてログインしてください。管理ルームへの招待が届いています。
@@ -88,6 +89,7 @@ async def run_dev(data_dir: Path, server_name: str, hs_port: int, as_port: int) 
     log.info("synapse_starting", url=config.homeserver.url)
     await asyncio.to_thread(hs.start)
     service: YakubaService | None = None
+    web: webclient.WebClient | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,9 +101,10 @@ async def run_dev(data_dir: Path, server_name: str, hs_port: int, as_port: int) 
         password = await first_admin(data_dir, config.homeserver.url, server_name, config.sender)
         await service.start()
         admin_room = await service.state.admin_room()
+        web = await webclient.start_web_client(config.homeserver.url)
         print(BANNER.format(
             hs_url=config.homeserver.url, server_name=server_name, admin_room=admin_room,
-            data_dir=data_dir,
+            data_dir=data_dir, web_line=webclient.banner_line(web),
             password_line=(f"パスワード / Password      : {password}   (初回のみ表示 / shown once; "
                            f"{data_dir}/secrets/admin-password)") if password else
             f"パスワード / Password      : {data_dir}/secrets/admin-password"), flush=True)
@@ -111,5 +114,7 @@ async def run_dev(data_dir: Path, server_name: str, hs_port: int, as_port: int) 
         if service is not None:
             with contextlib.suppress(Exception):
                 await service.stop()
+        if web is not None:
+            await web.stop()
         await asyncio.to_thread(hs.stop)
     return 0
