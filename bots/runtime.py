@@ -72,7 +72,8 @@ class JoinRule:
         if room_id == self.admin_room:
             return True
         if self.mode == "local":
-            return inviter is not None and inviter.endswith(":" + self.server_name)
+            # The whole server part: "@x:city-a:8448" or "@x:evil-city-a" is not local.
+            return inviter is not None and inviter.partition(":")[2] == self.server_name
         return False
 
 

@@ -21,11 +21,12 @@ from appservice.core.forged import ForgedEventPolicy
 from appservice.core.offers import ACCEPT_OFFER, accept_offer_handler
 from appservice.core.offers_policy import OffersPolicy
 from appservice.core.policy import Policy
-from appservice.features import base, housekeeping, offboarding, pii, quiet, retention, screenshots
+from appservice.features import base, federation, housekeeping, offboarding, pii, quiet, retention, screenshots
 from bots import feature as bots
 
 DEFAULT_FEATURES: tuple[Feature, ...] = (
     base.FEATURE,
+    federation.FEATURE,
     pii.FEATURE,
     screenshots.FEATURE,
     quiet.FEATURE,

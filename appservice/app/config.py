@@ -16,7 +16,14 @@ from typing import Any
 
 import yaml
 
-from appservice.core.config import AppserviceConfig, Config, HomeserverConfig
+from appservice.core.config import (
+    AppserviceConfig,
+    Config,
+    FederationConfig,
+    HomeserverConfig,
+    Partner,
+    server_of,
+)
 from appservice.core.configerror import ConfigError
 from appservice.core.schema import Bool, Choice, Custom, Int, List, Raw, Schema, Str
 
@@ -96,6 +103,38 @@ APPSERVICE = Schema("appservice", {
     "archive_localpart": Str("_yakuba_archive"),
 }, required=True)
 
+# A server name as in user ids: host (DNS name, IPv4, [IPv6]) and an optional port.
+_SERVER_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?$")
+
+
+def _server_name(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not _SERVER_NAME.match(value) or len(value) > 255:
+        raise ConfigError(path, f"expected a server name like city-b.example.jp or city-b.example.jp:8448, "
+                                f"got {value!r}"[:300])
+    return value
+
+
+def _address(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$", value):
+        raise ConfigError(path, f"expected host:port, got {value!r}"[:300])
+    return value
+
+
+PARTNER = Schema("partner", {
+    "server": Custom(_server_name),
+    "name": Str(),             # how staff know it: 城南町
+    "name_en": Str(""),
+    "tls_verify": Bool(True),  # false only for a test network with self-signed certificates
+    "address": Custom(_address, ""),
+    "trust_disaster": Bool(False),
+})
+
+FEDERATION = Schema("federation", {
+    "partners": List(PARTNER, list),
+    "synapse_config": Str(None),
+    "ca_file": Str(None),
+})
+
 CORE = {
     "homeserver": HOMESERVER,
     "appservice": APPSERVICE,
@@ -107,6 +146,7 @@ CORE = {
         "format": Choice("console", ("console", "json")),
         "level": Choice("info", ("debug", "info", "warning", "error")),
     }),
+    "federation": FEDERATION,
     "testing": Schema("testing", {
         # An ISO datetime in this file is the service's clock (appservice/core/clock.py).
         "clock_file": Str(None),
@@ -134,6 +174,12 @@ def config_from_dict(data: Any, path: Path | None = None, *,
         sender_localpart=asec["sender_localpart"], bot_localpart=asec["bot_localpart"],
         archive_localpart=asec["archive_localpart"], as_token=as_token, hs_token=hs_token)
     clock_file = v["testing"]["clock_file"]
+    server_name = hs["server_name"]
+    for i, admin in enumerate(v["admins"]):
+        # Another homeserver is another organisation: its users are never Yakuba admins here.
+        if server_of(admin) != server_name:
+            raise ConfigError(f"admins[{i}]", f"{admin} is not a user of this homeserver ({server_name})")
+    federation = _federation(v["federation"], base, server_name)
     return Config(
         path=path,
         homeserver=HomeserverConfig(url=hs["url"].rstrip("/"), server_name=hs["server_name"]),
@@ -146,7 +192,24 @@ def config_from_dict(data: Any, path: Path | None = None, *,
         log_level=v["logging"]["level"],
         clock_file=_resolve(base, clock_file) if clock_file is not None else None,
         features={name: v[name] for name in feature_names if name not in CORE},
+        federation=federation,
     )
+
+
+def _federation(sec: dict[str, Any], base: Path, own: str) -> FederationConfig:
+    partners: list[Partner] = []
+    for i, p in enumerate(sec["partners"]):
+        if p["server"] == own:
+            raise ConfigError(f"federation.partners[{i}].server", f"{own} is this homeserver, not a partner")
+        if any(q.server == p["server"] for q in partners):
+            raise ConfigError(f"federation.partners[{i}].server", f"{p['server']} is listed twice")
+        if not p["name"].strip():
+            raise ConfigError(f"federation.partners[{i}].name", "a name staff know the partner by is needed")
+        partners.append(Partner(**p))
+    return FederationConfig(
+        partners=tuple(partners),
+        synapse_config=_resolve(base, sec["synapse_config"]) if sec["synapse_config"] else None,
+        ca_file=_resolve(base, sec["ca_file"]) if sec["ca_file"] else None)
 
 
 def load_config(path: Path) -> Config:

@@ -2,7 +2,8 @@
 
 Permission is decided here, before any handler runs: admin-scope commands only from Yakuba
 admins and only in the admin room; dm-scope commands only in the sender's DM with the bot.
-Refusals are audited. The args are split from the plain body only; the command's mentions
+Refusals are audited. Users of other homeservers never run commands (audited, no reply:
+their own Yakuba answers them). The args are split from the plain body only; the command's mentions
 (`m.mentions.user_ids`) and pills (user links in `formatted_body`, with the text they show) go
 along in the RunCommand, so that a handler can tell which user a display name stands for.
 Unknown commands get a hint, but only where Yakuba is expected to talk (admin room, DMs):
@@ -46,6 +47,14 @@ class AdminCommandsPolicy:
         if parsed is None:
             return []
         name, args = parsed
+        if not ctx.is_local(event.sender):
+            # Another homeserver is another organisation: its users run no command here,
+            # whatever power they hold in a shared room. Their own Yakuba answers them (it sees
+            # the same message as local), so this one stays silent and only audits.
+            return [Audit(action="command_refused", actor=event.sender, room_id=event.room_id,
+                          event_id=event.event_id, result="refused",
+                          details={"command": name[:40], "reason": "remote_sender"},
+                          once_key=f"refused:{event.event_id}")]
         spec = self.commands.get(name)
         if spec is None:
             return [reply(Message("core.unknown_command", {"name": name[:40]}))] if talkative else []

@@ -30,6 +30,44 @@ class AppserviceConfig:
 
 
 @dataclass(frozen=True)
+class Partner:
+    """A partner municipality's homeserver (`federation.partners` in yakuba.yaml).
+
+    `server` is the full server name as in user ids (port included when it has one);
+    `name` is how staff know it (城南町); `address` is where `yakuba federation check` reaches
+    the partner directly when the server name alone does not say it (host:port)."""
+    server: str
+    name: str
+    name_en: str = ""
+    tls_verify: bool = True
+    address: str = ""
+    trust_disaster: bool = False
+
+    def label(self, locale: str = "ja") -> str:
+        return (self.name_en or self.name) if locale == "en" else self.name
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    partners: tuple[Partner, ...] = ()
+    synapse_config: Path | None = None   # Synapse's homeserver.yaml, for `yakuba federation check`
+    ca_file: Path | None = None          # a private CA for partners' certificates (closed networks)
+
+    def partner(self, server: str) -> Partner | None:
+        return next((p for p in self.partners if p.server == server), None)
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        return tuple(p.server for p in self.partners)
+
+
+def server_of(user_id: str) -> str:
+    """The server part of a user id: everything after the first colon (ports included)."""
+    _, _, server = user_id.partition(":")
+    return server
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     homeserver: HomeserverConfig
@@ -42,6 +80,7 @@ class Config:
     log_level: str
     clock_file: Path | None
     features: dict[str, dict[str, Any]]
+    federation: FederationConfig = field(default_factory=FederationConfig)
 
     @property
     def sender(self) -> str:
@@ -67,7 +106,13 @@ class Config:
         return self.data_dir / "yakuba.db"
 
     def is_local(self, user_id: str) -> bool:
-        return user_id.endswith(":" + self.homeserver.server_name)
+        # The whole server part must match: "@x:city-a.example:8448" is not local to
+        # "city-a.example", and "@x:evil-city-a.example" is not either.
+        return server_of(user_id) == self.homeserver.server_name
+
+    def partner_of(self, user_id: str) -> Partner | None:
+        """The partner municipality a remote user belongs to (None: local, or not a partner)."""
+        return None if self.is_local(user_id) else self.federation.partner(server_of(user_id))
 
     def feature(self, name: str) -> dict[str, Any]:
         return self.features.get(name) or {}

@@ -34,8 +34,8 @@ class OffersPolicy:
 
     async def evaluate(self, event: Event, ctx: PolicyContext) -> Sequence[Decision]:
         target = accepted_target(event)
-        if target is None:
-            return []
+        if target is None or not ctx.is_local(event.sender):
+            return []  # users of other homeservers never confirm an offer, whoever it names
         offer = await ctx.state.offer(target)
         if offer is None or offer.used or offer.user_id != event.sender:
             return []

@@ -139,3 +139,35 @@ class SynapseAdmin:
         (`@_yakuba`) is in the room with invite power."""
         await self.client.request("POST", f"/_synapse/admin/v1/join/{q(room_id)}",
                                   json={"user_id": user_id})
+
+    async def list_rooms(self, *, page: int = 500) -> list[dict[str, Any]]:
+        """`GET /_synapse/admin/v1/rooms`, all pages: room_id, name, joined_members,
+        joined_local_members, encryption, …"""
+        rooms: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            body = await self.client.request("GET", "/_synapse/admin/v1/rooms",
+                                             params={"from": str(start), "limit": str(page)})
+            batch = [r for r in body.get("rooms", []) if isinstance(r, dict)]
+            rooms.extend(batch)
+            nxt = body.get("next_batch")
+            if not batch or not isinstance(nxt, int) or nxt <= start:
+                return rooms
+            start = nxt
+
+    async def room_members(self, room_id: str) -> list[str]:
+        """`GET /_synapse/admin/v1/rooms/<room_id>/members`: the joined members' user ids."""
+        body = await self.client.request("GET", f"/_synapse/admin/v1/rooms/{q(room_id)}/members")
+        return [m for m in body.get("members", []) if isinstance(m, str)]
+
+    async def destination(self, server: str) -> dict[str, Any] | None:
+        """`GET /_synapse/admin/v1/federation/destinations/<server>`: Synapse's own record of
+        sending to that server (`failure_ts` set while it is failing, `retry_last_ts`,
+        `last_successful_stream_ordering`), or None if Synapse never sent to it."""
+        try:
+            return await self.client.request("GET", f"/_synapse/admin/v1/federation/destinations/{q(server)}",
+                                             retries=0)
+        except MatrixError as exc:
+            if exc.status == 404:
+                return None
+            raise

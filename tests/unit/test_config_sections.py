@@ -57,6 +57,7 @@ TYPOS = [
     ({"admin_room": {"encryptd": True}}, "admin_room.encryptd"),
     ({"logging": {"levle": "debug"}}, "logging.levle"),
     ({"testing": {"clockfile": "clock"}}, "testing.clockfile"),
+    ({"federation": {"partner": []}}, "federation.partner"),
     ({"pii": {"min_confidance": 0.9}}, "pii.min_confidance"),
     ({"pii": {"kinds": {"my_numbr": "redact"}}}, "pii.kinds.my_numbr"),
     ({"pii": {"rooms": {ROOM: {"acton": "off"}}}}, f"pii.rooms.{ROOM}.acton"),

@@ -38,8 +38,10 @@ def ensure_registration(path: Path, server_name: str, as_url: str, *, as_id: str
             # Exclusive: nobody else may register @_yakuba*. Non-exclusive: every local user, so
             # Synapse sends us every event in rooms with a local user (no bot needed there) —
             # which also makes the as_token a root credential (see README).
-            "users": [{"regex": f"@_yakuba.*:{domain}", "exclusive": True},
-                      {"regex": f"@.*:{domain}", "exclusive": False}],
+            # Anchored with $: Synapse matches from the start only, so "@.*:city-a" would
+            # also claim "@bob:city-a:8448" or "@bob:city-a.evil" on another server.
+            "users": [{"regex": f"@_yakuba.*:{domain}$", "exclusive": True},
+                      {"regex": f"@.*:{domain}$", "exclusive": False}],
             "rooms": [],
             "aliases": [],
         },

@@ -32,8 +32,11 @@ RATE_NESTED = {"rc_login": ("address", "account", "failed_attempts"),
 
 
 def generate(data_dir: Path, server_name: str, port: int, registration: Path,
-             *, test_mode: bool = False) -> Path:
-    """Create data_dir/homeserver.yaml once; later calls keep the existing file."""
+             *, test_mode: bool = False,
+             database: dict[str, Any] | None = None,
+             federation: dict[str, Any] | None = None) -> Path:
+    """Create data_dir/homeserver.yaml once; later calls keep the existing file.
+    `database`: Synapse's `database:` section (e.g. psycopg2 for PostgreSQL); default SQLite."""
     config_path = data_dir / "homeserver.yaml"
     if config_path.exists():
         return config_path
@@ -48,7 +51,7 @@ def generate(data_dir: Path, server_name: str, port: int, registration: Path,
         "port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
         "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
     }]
-    cfg["database"] = {"name": "sqlite3", "args": {"database": str(data_dir / "homeserver.db")}}
+    cfg["database"] = database or {"name": "sqlite3", "args": {"database": str(data_dir / "homeserver.db")}}
     cfg["media_store_path"] = str(data_dir / "media_store")
     cfg["log_config"] = str(_write_log_config(data_dir, server_name))
     cfg.update({
@@ -69,6 +72,12 @@ def generate(data_dir: Path, server_name: str, port: int, registration: Path,
         cfg[key] = {k: RATE_UNLIMITED for k in subkeys}
     if test_mode:
         cfg["rc_message"] = {"per_second": 10000, "burst_count": 10000}
+    if federation is not None:  # devstack/federation.py synapse_settings(): a TLS listener + allow-list
+        fed = dict(federation)
+        cfg["listeners"].append(fed.pop("listener"))
+        cfg.update(fed)
+        cfg["rc_federation"] = {"window_size": 1000, "sleep_limit": 1000, "sleep_delay": 0,
+                                "reject_limit": 1000, "concurrent": 100}
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     os.chmod(config_path, 0o600)  # holds registration_shared_secret and macaroon key
     return config_path
@@ -106,7 +115,9 @@ class SynapseProcess:
         out = (data_dir / "synapse.stdout").open("ab")
         os.chmod(data_dir / "synapse.stdout", 0o600)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)],
+            # The launcher is `synapse.app.homeserver` with *.localhost resolving to loopback
+            # (devstack/synapse_launch.py), so local Synapses can federate by name.
+            [sys.executable, "-m", "appservice.app.devstack.synapse_launch", "-c", str(self.config_path)],
             cwd=data_dir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

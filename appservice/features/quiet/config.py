@@ -145,7 +145,7 @@ def _check_user(user: Any, schedule: Any, where: str, known: tuple[str, ...],
                 server_name: str | None) -> tuple[str, str]:
     if not isinstance(user, str) or not _USER_ID.match(user):
         raise ConfigError(where, f"expected a user id like @name:server, got {user!r}")
-    if server_name and not user.endswith(":" + server_name):
+    if server_name and user.partition(":")[2] != server_name:
         raise ConfigError(where, f"{user} is not a local user of {server_name}")
     if not isinstance(schedule, str) or schedule not in known:
         raise ConfigError(where, f"unknown schedule {schedule!r} (known: {', '.join(known)})")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from appservice.core.config import Config, server_of
 from appservice.core.events import Event
 
 FLAG_STATE_TYPE = "jp.yakuba.archive"
@@ -81,6 +82,16 @@ def attachment_meta(event: Event) -> tuple[str | None, str | None, int | None]:
     size = info.get("size")
     return (_s(c.get("filename")) or _s(c.get("body")), _s(info.get("mimetype")),
             size if isinstance(size, int) and not isinstance(size, bool) else None)
+
+
+def external_affiliation(config: Config, sender: str) -> dict[str, Any]:
+    """A remote sender's affiliation: their municipality (`federation.partners`), marked as
+    outside this one — the export shows 「城南町（外部）」. An unlisted server is named by its
+    server name, so the record still says where the message came from."""
+    server = server_of(sender)
+    partner = config.federation.partner(server)
+    return {"department": None, "title": None, "organization": partner.name if partner else server,
+            "server": server, "external": True}
 
 
 def build_record(event: Event, kind: str, *, room_name: str | None, display_name: str | None,

@@ -57,6 +57,7 @@ from appservice.features.retention.records import (
     attachment_meta,
     build_record,
     classify,
+    external_affiliation,
     member_display_name,
 )
 from appservice.features.retention.tables import Flag, RetentionTables
@@ -238,6 +239,8 @@ class Retention:
             if self.directory is not None:
                 found = self.directory.lookup(event.sender)
                 affiliation = found.as_record() if found else None
+            if affiliation is None and not self.svc.config.is_local(event.sender):
+                affiliation = external_affiliation(self.svc.config, event.sender)
             record = build_record(event, kind, room_name=room_name, display_name=display,
                                   affiliation=affiliation, media=media, received_at=received_at)
             self.store.append(event.room_id, [record])  # fsyncs: durable when it returns
