@@ -5,7 +5,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint reset clean
+.PHONY: run test test-postgres bench lint reset clean
+
+# The integration tests that lean on Synapse's storage hardest (transactions, crash recovery,
+# E2EE, offboarding, quiet hours, retention), run a second time with Synapse on PostgreSQL
+# (a throwaway cluster: tests/postgres.py). YAKUBA_TEST_SYNAPSE_DB=postgres runs any test so.
+POSTGRES_TESTS := $(addprefix tests/integration/test_,transactions.py effects_really_happen.py \
+	synapse_restart.py forged_events.py e2ee_bot.py offboarding.py offboarding_trust.py \
+	quiet_hours.py retention.py retention_trust.py)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "Python 3.11 or newer is required"; exit 1; }
@@ -19,6 +26,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-postgres
+
+test-postgres: $(STAMP)
+	YAKUBA_TEST_SYNAPSE_DB=postgres $(PY) -m pytest -q $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -48,12 +48,15 @@ class Homeserver:
     hs_token: str
     process: synapse.SynapseProcess
     users: dict[str, str] = field(default_factory=dict)
+    postgres: Any = None  # tests.postgres.PostgresCluster when Synapse runs on PostgreSQL
 
     def user_id(self, name: str) -> str:
         return f"@{name}:{self.server_name}"
 
     def close(self) -> None:
         self.process.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
         if os.environ.get("YAKUBA_KEEP_TEST_DIR"):
             print(f"test data kept in {self.root}")
         else:
@@ -77,17 +80,36 @@ class Homeserver:
         return uid
 
 
-def start_homeserver() -> Homeserver:
+def synapse_db() -> str:
+    """`sqlite` (default) or `postgres`: YAKUBA_TEST_SYNAPSE_DB picks Synapse's database."""
+    db = os.environ.get("YAKUBA_TEST_SYNAPSE_DB", "sqlite") or "sqlite"
+    if db not in ("sqlite", "postgres"):
+        raise ValueError(f"YAKUBA_TEST_SYNAPSE_DB must be sqlite or postgres, not {db!r}")
+    return db
+
+
+def start_homeserver(db: str | None = None) -> Homeserver:
     root = Path(tempfile.mkdtemp(prefix="yakuba-it-"))
     hs_port, as_port = free_port(), free_port()
     registration = root / "registration.yaml"
     reg = setup.ensure_registration(registration, SERVER_NAME, f"http://127.0.0.1:{as_port}")
-    cfg_path = synapse.generate(root / "synapse", SERVER_NAME, hs_port, registration, test_mode=True)
+    pg = None
+    if (db or synapse_db()) == "postgres":
+        from tests.postgres import PostgresCluster
+
+        pg = PostgresCluster.start()
+    cfg_path = synapse.generate(root / "synapse", SERVER_NAME, hs_port, registration, test_mode=True,
+                                database=pg.create_database("synapse") if pg else None)
     proc = synapse.SynapseProcess(cfg_path, f"http://127.0.0.1:{hs_port}")
-    proc.start()
+    try:
+        proc.start()
+    except BaseException:
+        if pg is not None:
+            pg.stop()
+        raise
     hs = Homeserver(root, f"http://127.0.0.1:{hs_port}", SERVER_NAME, as_port, registration,
                     synapse.read_config(cfg_path)["registration_shared_secret"], reg["as_token"],
-                    reg["hs_token"], proc)
+                    reg["hs_token"], proc, postgres=pg)
     try:
         from appservice.matrix.client import MatrixClient
 
