@@ -4,12 +4,18 @@
 every object is written with ``ObjectLockMode`` and ``ObjectLockRetainUntilDate`` = the end of
 its records' retention period, so even the bucket owner cannot delete it early (COMPLIANCE).
 boto3 is imported lazily: it is only needed when this backend is used (extra ``yakuba[s3]``).
+
+Every object is written with ``If-None-Match: *``: a second writer fails instead of overwriting a
+part of the chain. Some S3-compatible servers ignore that header (Ceph RADOS Gateway does on
+versioned and Object Lock buckets: it stores a new version), so at start the backend writes a
+probe key twice and refuses to run where the second write is accepted.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -25,6 +31,12 @@ _PART = re.compile(r"/(\d{12})\.jsonl$")
 # Never ask for a retain-until date that is already (nearly) past: S3 rejects it, and there is
 # nothing left to protect anyway.
 _MIN_LOCK = timedelta(minutes=5)
+_CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict")
+PROBE_PREFIX = ".yakuba-probe/"
+
+
+class ConditionalWritesNotEnforced(RuntimeError):
+    """The server accepted a second ``If-None-Match: *`` write of the same key."""
 
 
 class S3Backend:
@@ -57,6 +69,8 @@ class S3Backend:
         self.lock_mode = lock_mode
         self.conditional_writes = conditional_writes
         self.object_lock = self._detect_object_lock()
+        if conditional_writes:
+            self.probe_conditional_writes()
         self.enforces_retention = self.object_lock
         self.description = f"s3://{bucket}/{self.prefix}" + (
             f" (Object Lock {lock_mode})" if self.object_lock else " (no Object Lock)"
@@ -78,6 +92,44 @@ class S3Backend:
         enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
         log.info("archive.s3_object_lock", bucket=self.bucket, enabled=enabled)
         return enabled
+
+    def probe_conditional_writes(self) -> None:
+        """Write a fresh probe key twice with ``If-None-Match: *``; the second write must be
+        refused (412). Raises ConditionalWritesNotEnforced where the server accepts it."""
+        key = f"{self.prefix}{PROBE_PREFIX}{uuid.uuid4().hex}"
+        args = {"Bucket": self.bucket, "Key": key, "IfNoneMatch": "*"}
+        try:
+            self.client.put_object(Body=b"first", **args)
+        except self._ClientError as exc:
+            raise ConditionalWritesNotEnforced(
+                f"s3://{self.bucket}: the server refused a write with If-None-Match ({self._code(exc)}); "
+                "Yakuba's archive needs conditional writes so that a second writer can never overwrite "
+                "a record. Use an S3 server that supports them (AWS S3, SeaweedFS ≥ 4, MinIO).") from exc
+        try:
+            self.client.put_object(Body=b"second", **args)
+        except self._ClientError as exc:
+            if self._code(exc) not in _CONFLICT:
+                raise
+            log.info("archive.s3_conditional_writes", bucket=self.bucket, enforced=True)
+            return
+        finally:
+            self._remove_probe(key)
+        raise ConditionalWritesNotEnforced(
+            f"s3://{self.bucket}: the server accepted a second write of the same key with "
+            "If-None-Match: * (Ceph RADOS Gateway does this on versioned and Object Lock buckets). "
+            "A second archive writer could then overwrite records unnoticed, so Yakuba refuses to "
+            "run on this bucket. Use an S3 server that enforces conditional writes (AWS S3, "
+            "SeaweedFS ≥ 4, MinIO).")
+
+    def _remove_probe(self, key: str) -> None:
+        """Best effort: the probe objects carry no retention of their own (a bucket default
+        retention would keep them; they are a few bytes under .yakuba-probe/)."""
+        try:
+            versions = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
+            for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+                self.client.delete_object(Bucket=self.bucket, Key=v["Key"], VersionId=v["VersionId"])
+        except self._ClientError as exc:
+            log.info("archive.s3_probe_left", bucket=self.bucket, code=self._code(exc))
 
     def _lock_args(self, retain_until: datetime | None) -> dict[str, Any]:
         if not self.object_lock or retain_until is None:
@@ -110,9 +162,11 @@ class S3Backend:
             key = f"{self.prefix}{name}/{n:012d}.jsonl"
             try:
                 self._put(key, data, retain_until)
-            except self._ClientError as exc:
-                if self._code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    self._next.pop(name, None)
+            except Exception as exc:
+                # Whatever failed, the write may still have landed (a lost answer): count the
+                # parts again next time; the store reloads the log and finds its records there.
+                self._next.pop(name, None)
+                if isinstance(exc, self._ClientError) and self._code(exc) in _CONFLICT:
                     raise RuntimeError(f"{key} already exists: another archive writer?") from exc
                 raise
             self._next[name] = n + 1
@@ -170,7 +224,7 @@ class S3Backend:
         try:
             self._put(key, data, retain_until)
         except self._ClientError as exc:
-            if self._code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            if self._code(exc) in _CONFLICT:
                 return False  # same content raced in: content-addressed, so that is fine
             raise
         return True
