@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/yakuba dev --data-dir var
 
+# city-a (城北市) and city-b (城南町), each Synapse + Yakuba, federating; data in var/federation/.
+.PHONY: run-federation
+run-federation: $(STAMP)
+	$(VENV)/bin/yakuba dev-federation --data-dir var/federation
+
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-postgres

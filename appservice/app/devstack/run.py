@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -25,16 +26,18 @@ from appservice.app.service import YakubaService
 log = structlog.get_logger(__name__)
 
 
-def prepare(data_dir: Path, server_name: str, hs_port: int, as_port: int) -> Path:
-    """Create (once) homeserver.yaml, registration.yaml and yakuba.yaml; return yakuba.yaml."""
+def prepare(data_dir: Path, server_name: str, hs_port: int, as_port: int, *,
+            federation: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Create (once) homeserver.yaml, registration.yaml and yakuba.yaml; return yakuba.yaml.
+    federation/extra: Synapse's federation settings and more yakuba.yaml (run_federation.py)."""
     data_dir = data_dir.resolve()
     registration = data_dir / "registration.yaml"
     setup.ensure_registration(registration, server_name, f"http://127.0.0.1:{as_port}")
-    synapse.generate(data_dir / "synapse", server_name, hs_port, registration)
+    synapse.generate(data_dir / "synapse", server_name, hs_port, registration, federation=federation)
     config_path = data_dir / "yakuba.yaml"
     setup.ensure_yakuba_config(
         config_path, server_name=server_name, hs_url=f"http://127.0.0.1:{hs_port}", as_port=as_port,
-        registration=registration, data_dir=data_dir, admins=[f"@admin:{server_name}"])
+        registration=registration, data_dir=data_dir, admins=[f"@admin:{server_name}"], extra=extra)
     return config_path
 
 
