@@ -89,11 +89,22 @@ class SeaweedS3:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port('s3')}"
 
+    @staticmethod
+    def port_block() -> int:
+        """A base port for start(base_port=…): the S3 API will be on base + 3."""
+        return _port_block(len(_PORTS))
+
     @classmethod
-    def start(cls, root: Path | None = None) -> SeaweedS3:
+    def start(cls, root: Path | None = None, *, base_port: int | None = None,
+              s3_config: Path | None = None) -> SeaweedS3:
+        """`s3_config`: an identities file to use (e.g. the one `yakuba deploy init` wrote);
+        default: a fresh one with random keys."""
         root = root or Path(tempfile.mkdtemp(prefix="yakuba-s3-"))
-        s3 = cls(root, _port_block(len(_PORTS)))
+        s3 = cls(root, base_port or cls.port_block())
         (root / "data").mkdir(parents=True, exist_ok=True)
+        if s3_config is not None:
+            cred = json.loads(s3_config.read_text())["identities"][0]["credentials"][0]
+            s3.access_key, s3.secret_key = cred["accessKey"], cred["secretKey"]
         identities = {"identities": [{
             "name": "yakuba",
             "credentials": [{"accessKey": s3.access_key, "secretKey": s3.secret_key}],
