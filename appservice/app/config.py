@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from appservice.app.presentation import PRESENTATION, presentation_from
 from appservice.core.config import (
     AppserviceConfig,
     Config,
@@ -147,6 +148,7 @@ CORE = {
         "level": Choice("info", ("debug", "info", "warning", "error")),
     }),
     "federation": FEDERATION,
+    **PRESENTATION,
     "testing": Schema("testing", {
         # An ISO datetime in this file is the service's clock (appservice/core/clock.py).
         "clock_file": Str(None),
@@ -193,6 +195,7 @@ def config_from_dict(data: Any, path: Path | None = None, *,
         clock_file=_resolve(base, clock_file) if clock_file is not None else None,
         features={name: v[name] for name in feature_names if name not in CORE},
         federation=federation,
+        presentation=presentation_from(v, base),
     )
 
 

@@ -106,6 +106,7 @@ class YakubaService:
                 await asyncio.sleep(min(0.5 * (attempt + 1), 5))
         await bootstrap.register_bots(self.client, [cfg.appservice.bot_localpart,
                                                      cfg.appservice.archive_localpart])
+        await bootstrap.ensure_bot_profiles(self.services)
         try:
             await bootstrap.ensure_admin_room(self.services)
         except MatrixError as exc:

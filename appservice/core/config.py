@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appservice.core.formatting import Presentation
+
 
 @dataclass(frozen=True)
 class HomeserverConfig:
@@ -81,6 +83,7 @@ class Config:
     clock_file: Path | None
     features: dict[str, dict[str, Any]]
     federation: FederationConfig = field(default_factory=FederationConfig)
+    presentation: Presentation = field(default_factory=Presentation)  # links, bot name (links:, bot:)
 
     @property
     def sender(self) -> str:

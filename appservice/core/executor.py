@@ -57,10 +57,11 @@ from appservice.core.decisions import (
 )
 from appservice.core.events import Event
 from appservice.core.feature import EffectHandler, OfferHandler
+from appservice.core.formatting import message_content, notice_content
+from appservice.core.formatting import render as render
 from appservice.core.i18n import t
 from appservice.core.services import Services
 from appservice.core.state import BUSY, DONE, write_audit
-from appservice.core.text import Text, one_line
 
 log = structlog.get_logger(__name__)
 
@@ -111,24 +112,6 @@ class ClaimBusy(Exception):
 def is_transient(exc: BaseException) -> bool:
     """A failure that may pass when tried later (see the module docstring)."""
     return bool(getattr(exc, "transient", False))
-
-
-def render(message: Message, locale: str) -> str:
-    """Catalog text with its params; a Message param is rendered too, a list param becomes
-    its rendered items joined with the locale's list separator (「、」 / ", "). A plain string
-    param (a room name, a display name…) is made one line (core/text.py); `Text` is kept."""
-    def one(value: Any) -> Any:
-        if isinstance(value, Message):
-            return render(value, locale)
-        if isinstance(value, list | tuple):
-            return t("core.list_separator", locale).join(str(one(v)) for v in value)
-        if isinstance(value, Text):
-            return value
-        if isinstance(value, str):
-            return one_line(value)
-        return value
-
-    return t(message.key, locale, **{k: one(v) for k, v in message.params.items()})
 
 
 def txn_id_for(*parts: str) -> str:
@@ -282,19 +265,19 @@ class Executor:
         txn = txn_id_for(event.event_id, policy, str(index), type(d).__name__)
         match d:
             case Notice():
-                content = self._notice(render(d.message, self.locale), d.reply_to)
+                content = self._content(d.message, d.reply_to)
                 sent = await self.svc.sender.send(d.room_id, content, txn)
                 await self._record_offer(d.offer, sent)
             case DirectNotice():
                 room = await self.dm_room(d.user_id)
-                sent = await self.svc.sender.send(room, self._notice(render(d.message, self.locale)), txn)
+                sent = await self.svc.sender.send(room, self._content(d.message), txn)
                 await self._record_offer(d.offer, sent)
             case AdminNotice():
                 admin_room = await self.svc.state.admin_room()
                 if admin_room and not self._hold_notice(event, policy, txn):
-                    await self.svc.sender.send(admin_room, self._notice(render(d.message, self.locale)), txn)
+                    await self.svc.sender.send(admin_room, self._content(d.message), txn)
             case Redact():
-                reason = render(d.reason, self.locale) if d.reason else None
+                reason = self.render(d.reason) if d.reason else None
                 await self.svc.client.redact(d.room_id, d.event_id, txn, reason, as_user=d.as_user)
             case Audit():
                 buffer = _audit_buffer.get()
@@ -353,8 +336,8 @@ class Executor:
             admin_room = await self.svc.state.admin_room()
             try:
                 if admin_room:
-                    text = render(Message("core.admin_notices_more", {"count": window.held}), self.locale)
-                    await self.post(admin_room, text, ("admin_notices_more", *key, repr(window.opened)))
+                    content = self._content(Message("core.admin_notices_more", {"count": window.held}))
+                    await self.send(admin_room, content, ("admin_notices_more", *key, repr(window.opened)))
             except Exception as exc:
                 log.error("notice_summary_failed", room_id=key[0], error=type(exc).__name__,
                           detail=str(exc)[:300])
@@ -375,10 +358,16 @@ class Executor:
 
     @staticmethod
     def _notice(text: str, reply_to: str | None = None) -> dict[str, Any]:
-        content: dict[str, Any] = {"msgtype": "m.notice", "body": text}
-        if reply_to:
-            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
-        return content
+        """An already-rendered text as a notice (formatted by its lines, core/formatting.py)."""
+        return notice_content(text, reply_to=reply_to)
+
+    def _content(self, message: Message, reply_to: str | None = None) -> dict[str, Any]:
+        """A catalog message as a notice: plain `body` and formatted HTML (core/formatting.py)."""
+        return message_content([message], self.locale, self.svc.config.presentation, reply_to=reply_to)
+
+    def render(self, message: Message) -> str:
+        """The plain text of a message, links resolved (for texts sent some other way)."""
+        return render(message, self.locale, self.svc.config.presentation)
 
     async def _record_offer(self, offer: Offer | None, sent_event_id: str) -> None:
         if offer is not None and sent_event_id:
@@ -433,9 +422,10 @@ class Executor:
             result = "error"
         await self.audit(f"command:{d.name}", actor=d.sender, room_id=d.room_id, event_id=d.event_id,
                          result=result, details={"args": len(d.args)})
-        text = "\n".join([render(m, self.locale) for m in reply.messages] + reply.text)
-        if text:
-            await self.svc.sender.send(d.room_id, self._notice(text, d.event_id), txn)
+        if reply.messages or reply.text:
+            content = message_content(reply.messages, self.locale, self.svc.config.presentation,
+                                      extra_lines=reply.text, reply_to=d.event_id)
+            await self.svc.sender.send(d.room_id, content, txn)
         if reply.decisions:
             event = Event(event_id=d.event_id, room_id=d.room_id, sender=d.sender, type="m.room.message",
                           origin_server_ts=0, content={})

@@ -28,7 +28,8 @@ MY_NUMBER = "1234 5678 9018"  # valid check digit
 DM_NAME = "Yakuba（お知らせ）"
 ADMIN_ROOM = "Yakuba 管理ルーム"
 LONGEST_TOKEN = 40  # characters without a break opportunity that a 390 px line still holds
-CHECK_WIDTH = False  # the notices still carry raw matrix.to links (fixed next)
+BOT_NAME = "役場アシスタント"  # tests/integration/links.config.yaml
+PERMALINK = "https://chat.city-a.example.jp/#/room/"  # ditto
 
 
 def fresh_user(homeserver, prefix: str) -> str:
@@ -49,6 +50,16 @@ async def last_event_by(user: User, room: str, sender: str) -> str | None:
     return None
 
 
+async def assert_link_to(message, room: str | None, event_id: str | None) -> None:
+    """The warning links to the message with words (「該当メッセージ」), into the own client."""
+    link = message.locator("a", has_text="該当メッセージ")
+    assert await link.count() == 1
+    href = await link.get_attribute("href")
+    assert href and href.startswith(PERMALINK) and "matrix.to" not in href
+    if room and event_id:
+        assert href == f"{PERMALINK}{room}/{event_id}"
+
+
 def longest_unbroken(text: str) -> str:
     """The longest run of ASCII without a space: a browser breaks Japanese anywhere, but an id
     or a URL only where it must."""
@@ -56,9 +67,7 @@ def longest_unbroken(text: str) -> str:
 
 
 async def assert_fits_phone(person: Person, message) -> None:
-    if not CHECK_WIDTH:
-        return
-    text = await message.locator(".Timeline_messageBody").inner_text()
+    text = await message.locator(".Timeline_messageBody").first.inner_text()
     token = longest_unbroken(text)
     assert len(token) <= LONGEST_TOKEN, f"unbroken {token!r} in a message at 390 px"
     assert not await person.overflowing_messages()
@@ -78,7 +87,12 @@ async def test_pii_warning_in_dm_and_check_deletes(browser, web_client, homeserv
         warning = await person.wait_message("個人情報が含まれている可能性があります")
         text = await warning.inner_text()
         assert "マイナンバー" in text and "✅" in text and "9018" not in text
+        await assert_link_to(warning, room, original)
         await assert_fits_phone(person, warning)
+        # Formatted: a bold title and a list; said by the assistant, not "_yakuba".
+        assert await warning.locator("strong", has_text="個人情報が含まれている可能性があります").count() == 1
+        assert await warning.locator("li").count() == 2
+        await person.page.locator(".Timeline_messageSender", has_text=BOT_NAME).first.wait_for()
         await person.shot("pii-warning", docs=True)
 
         await person.react(warning, "✅")
@@ -107,6 +121,7 @@ async def test_screenshot_warning(browser, web_client, homeserver, yakuba, tmp_p
         await person.open_room(DM_NAME)
         warning = await person.wait_message("スクリーンショットの投稿について")
         assert "✅" in await warning.inner_text()
+        await assert_link_to(warning, None, None)
         await assert_fits_phone(person, warning)
         await person.shot("screenshot-warning", docs=True)
     await person.close()

@@ -71,6 +71,8 @@ TYPOS = [
     ({"retention": {"s3": {"bucket": "b", "secret_access_key": "x"}}}, "retention.s3.secret_access_key"),
     ({"bots": {"enable": False}}, "bots.enable"),
     ({"housekeeping": {"audit_days": 400}}, "housekeeping.audit_days"),
+    ({"links": {"permalinks": "https://chat.example/"}}, "links.permalinks"),
+    ({"bot": {"displayname": "役場"}}, "bot.displayname"),
     ({"quiet_hourz": {}}, "quiet_hourz"),
 ]
 
@@ -126,6 +128,11 @@ WRONG = [
     ({"bots": {"enabled": "no"}}, "bots.enabled", "true or false"),
     ({"bots": {"sync_timeout_ms": "30s"}}, "bots.sync_timeout_ms", "integer"),
     ({"bots": {"auto_join": "all"}}, "bots.auto_join", "one of local, none"),
+    ({"links": {"permalink": "https://matrix.to/#/"}}, "links.permalink", "outside service"),
+    ({"links": {"permalink": "chat.example"}}, "links.permalink", "http:// or https://"),
+    ({"links": {"permalink": "https://c.example/#/{room}"}}, "links.permalink", "unknown placeholder"),
+    ({"bot": {"display_name": ""}}, "bot.display_name", "display name"),
+    ({"bot": {"avatar": "no/such.png"}}, "bot.avatar", "no such image file"),
 ]
 
 

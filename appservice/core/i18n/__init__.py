@@ -39,6 +39,10 @@ class _SafeDict(dict):
         return "{" + key + "}"
 
 
+def template(key: str, locale: str = DEFAULT_LOCALE) -> str:
+    """The catalog text of `key`, its {params} not filled in."""
+    return catalog(locale).get(key) or catalog(DEFAULT_LOCALE).get(key) or key
+
+
 def t(key: str, locale: str = DEFAULT_LOCALE, **params: Any) -> str:
-    template = catalog(locale).get(key) or catalog(DEFAULT_LOCALE).get(key) or key
-    return template.format_map(_SafeDict(params))
+    return template(key, locale).format_map(_SafeDict(params))

@@ -93,7 +93,7 @@ class PiiPolicy:
             return decisions
         kinds = list(dict.fromkeys(f.kind for _, f in acted))
         redact = any(s.actions.action_for(k, event.room_id) == "redact" for k in kinds)
-        room_name = await ctx.state.room_name(event.room_id) or event.room_id
+        room_name = await ctx.state.room_name(event.room_id) or Message("core.unnamed_room")  # no long id on screen
         where = {"room": room_name, "link": room_link(event.room_id, event.event_id)}
         local = ctx.is_local(event.sender)
         key = event.event_id

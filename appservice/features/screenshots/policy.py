@@ -93,7 +93,7 @@ def decide(verdict: ImageVerdict, event: Event, settings: ScreenshotSettings, ro
     if not found:
         return []
     redact = is_local and any(settings.actions.action_for(k, event.room_id) == "redact" for k in found)
-    where = {"room": room_name or event.room_id, "link": room_link(event.room_id, event.event_id)}
+    where = {"room": room_name or Message("core.unnamed_room"), "link": room_link(event.room_id, event.event_id)}
     what = Message("shots.what.pii" if "pii_in_image" in found else "shots.what.screenshot",
                    {"kinds": kind_names(pii_kinds)})
     key = event.event_id
