@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,9 @@ def synapse_db() -> str:
     return db
 
 
-def start_homeserver(db: str | None = None) -> Homeserver:
+def start_homeserver(db: str | None = None,
+                     configure: Callable[[Path], None] | None = None) -> Homeserver:
+    """`configure(homeserver.yaml)` may change the generated config before Synapse starts."""
     root = Path(tempfile.mkdtemp(prefix="yakuba-it-"))
     hs_port, as_port = free_port(), free_port()
     registration = root / "registration.yaml"
@@ -100,6 +103,8 @@ def start_homeserver(db: str | None = None) -> Homeserver:
         pg = PostgresCluster.start()
     cfg_path = synapse.generate(root / "synapse", SERVER_NAME, hs_port, registration, test_mode=True,
                                 database=pg.create_database("synapse") if pg else None)
+    if configure is not None:
+        configure(cfg_path)
     proc = synapse.SynapseProcess(cfg_path, f"http://127.0.0.1:{hs_port}")
     try:
         proc.start()
