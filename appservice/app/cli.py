@@ -25,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--server-name", default="city-a.localhost")
     dev.add_argument("--hs-port", type=int, default=8008)
     dev.add_argument("--as-port", type=int, default=9009)
+    fed = sub.add_parser("dev-federation", help="two federating cities, each Synapse + Yakuba (`make run-federation`)")
+    fed.add_argument("--data-dir", type=Path, default=Path("var/federation"))
 
+    sub.add_parser("deploy", help="production configuration: deploy init|bucket|first-admin", add_help=False)
     admin = sub.add_parser("admin", help="manage Yakuba admins")
     asub = admin.add_subparsers(dest="admin_cmd", required=True)
     for name in ("add", "remove"):
@@ -54,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) >= 2 and argv[0] == "--config":
         config_path, rest = Path(argv[1]), argv[2:]
     commands = feature_cli()
+    if rest and rest[0] == "deploy":  # production configuration: appservice/app/deploy_init.py
+        from appservice.app.deploy_init import deploy_main
+
+        return deploy_main(rest[1:], config_path)
     if rest and rest[0] in commands:
         try:
             return _feature_command(commands[rest[0]], rest[1:], config_path)
@@ -66,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             from appservice.app.devstack.run import run_dev
 
             return asyncio.run(run_dev(args.data_dir, args.server_name, args.hs_port, args.as_port))
+        if args.cmd == "dev-federation":
+            from appservice.app.devstack.run_federation import run_federation
+
+            return asyncio.run(run_federation(args.data_dir))
         if args.cmd == "run":
             return asyncio.run(_run(args.config))
         if args.cmd == "admin":
