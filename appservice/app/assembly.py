@@ -21,7 +21,7 @@ from appservice.core.forged import ForgedEventPolicy
 from appservice.core.offers import ACCEPT_OFFER, accept_offer_handler
 from appservice.core.offers_policy import OffersPolicy
 from appservice.core.policy import Policy
-from appservice.features import base, federation, housekeeping, offboarding, pii, quiet, retention, screenshots
+from appservice.features import base, federation, housekeeping, offboarding, pii, quiet, retention, screenshots, usage
 from bots import feature as bots
 
 DEFAULT_FEATURES: tuple[Feature, ...] = (
@@ -32,6 +32,7 @@ DEFAULT_FEATURES: tuple[Feature, ...] = (
     quiet.FEATURE,
     offboarding.FEATURE,
     retention.FEATURE,
+    usage.FEATURE,
     bots.FEATURE,
     housekeeping.FEATURE,
 )

@@ -191,15 +191,17 @@ class Executor:
                                           event_id=event_id, result=result, details=details, once_key=once_key)
 
     async def send_file(self, room_id: str, data: bytes, filename: str, mimetype: str,
-                        key: tuple[str, ...]) -> str:
-        """Send `data` as an m.file as the bot; returns its event id. In an encrypted room the
-        file is encrypted first (AES-CTR + SHA-256, nio's encrypt_attachment, the standard Matrix
+                        key: tuple[str, ...], *, msgtype: str = "m.file",
+                        info: dict[str, Any] | None = None) -> str:
+        """Send `data` as an m.file as the bot (or as `msgtype` "m.image", with `info` {"w", "h"},
+        which clients show inline); returns its event id. In an encrypted room the file is
+        encrypted first (AES-CTR + SHA-256, nio's encrypt_attachment, the standard Matrix
         scheme), the ciphertext is uploaded, and the key travels only inside the `file` block of
         the event, which the bot's E2EE device sends encrypted."""
         from nio.crypto.attachments import encrypt_attachment
 
-        info = {"mimetype": mimetype.split(";")[0], "size": len(data)}
-        content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename, "info": info}
+        info = {**(info or {}), "mimetype": mimetype.split(";")[0], "size": len(data)}
+        content: dict[str, Any] = {"msgtype": msgtype, "body": filename, "filename": filename, "info": info}
         if await self.svc.sender.is_encrypted(room_id):
             ciphertext, keys = encrypt_attachment(data)
             url = await self.svc.client.upload(ciphertext, "application/octet-stream", "encrypted.bin")

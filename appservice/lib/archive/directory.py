@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -124,6 +125,11 @@ class Directory:
     def lookup(self, user_id: str) -> Affiliation | None:
         self.reload_if_changed()  # one stat() per lookup: cheap, and edits apply at once
         return self._entries.get(user_id)
+
+    def entries(self) -> Mapping[str, Affiliation]:
+        """Every entry by user id (re-read first if the file changed), read-only."""
+        self.reload_if_changed()
+        return MappingProxyType(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,0 +1,167 @@
+"""The usage feature's tables: counts per department and day, and who-was-active bitmaps kept
+under pseudonyms. Never message content, never who wrote to whom (docs/usage-reports.md).
+
+- `usage_daily`: per day (work-calendar time zone) and department: messages, of which off
+  hours, and the warnings harvested from the audit log (personal data, screenshots) and the
+  quiet-hours reminders sent.
+- `usage_seen`: per month, department and pseudonym (a keyed hash of a user id or a room id —
+  two separate rows, so nothing links a person to a room): a bitmap of the days of the month it
+  was active. Distinct active staff and rooms of any week or month come from it.
+- `usage_counted`: the events and harvested items already counted, written in the same
+  transaction as the counts — exactly once across crashes and replays; pruned after 35 days
+  (the inbox keeps an event id 7 days).
+- `usage_meta`: the pseudonym key, the audit-log watermark, the last weekly report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from appservice.core.db import Database, transaction
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS usage_daily (
+    day TEXT NOT NULL, department TEXT NOT NULL,
+    messages INTEGER NOT NULL DEFAULT 0, off_hours INTEGER NOT NULL DEFAULT 0,
+    pii INTEGER NOT NULL DEFAULT 0, screenshots INTEGER NOT NULL DEFAULT 0,
+    reminders INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, department)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_seen (
+    month TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, department TEXT NOT NULL,
+    days INTEGER NOT NULL,
+    PRIMARY KEY (month, kind, ref, department)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_counted (key TEXT PRIMARY KEY, day TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# The counters of usage_daily that add up (messages and off_hours come from the pipeline).
+COUNTERS = ("messages", "off_hours", "pii", "screenshots", "reminders")
+USER, ROOM = "user", "room"
+COUNTED_KEEP_DAYS = 35
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One thing to count: its dedupe key, its day, its department and the counters it adds;
+    for a message also the pseudonyms of its sender and room."""
+
+    key: str
+    day: date
+    department: str
+    counters: tuple[tuple[str, int], ...]
+    user_ref: str | None = None
+    room_ref: str | None = None
+
+
+def _count(c: sqlite3.Connection, hit: Hit) -> bool:
+    """Inside the caller's transaction: count `hit` unless its key was counted already."""
+    day = hit.day.isoformat()
+    if not c.execute("INSERT OR IGNORE INTO usage_counted (key, day) VALUES (?, ?)", (hit.key, day)).rowcount:
+        return False
+    names = [n for n, _ in hit.counters]
+    if any(n not in COUNTERS for n in names):
+        raise ValueError(f"unknown counter in {names}")
+    c.execute(f"INSERT INTO usage_daily (day, department, {', '.join(names)}) "
+              f"VALUES (?, ?, {', '.join('?' for _ in names)}) ON CONFLICT (day, department) DO UPDATE SET "
+              + ", ".join(f"{n} = {n} + excluded.{n}" for n in names),
+              (day, hit.department, *(v for _, v in hit.counters)))
+    month, bit = day[:7], 1 << (hit.day.day - 1)
+    for kind, ref in ((USER, hit.user_ref), (ROOM, hit.room_ref)):
+        if ref is not None:
+            c.execute("INSERT INTO usage_seen (month, kind, ref, department, days) VALUES (?, ?, ?, ?, ?) "
+                      "ON CONFLICT (month, kind, ref, department) DO UPDATE SET days = days | excluded.days",
+                      (month, kind, ref, hit.department, bit))
+    return True
+
+
+class UsageTables:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._key: bytes | None = None
+
+    # -- pseudonyms ---------------------------------------------------------------------------
+
+    async def pseudonym_key(self) -> bytes:
+        """A random key made on first use and kept in usage_meta: pseudonyms are stable, and
+        cannot be computed from a user id without the database."""
+        if self._key is None:
+            def _do(c: sqlite3.Connection) -> str:
+                c.execute("INSERT OR IGNORE INTO usage_meta (key, value) VALUES ('pseudonym_key', ?)",
+                          (secrets.token_hex(32),))
+                return str(c.execute("SELECT value FROM usage_meta WHERE key = 'pseudonym_key'").fetchone()[0])
+
+            self._key = bytes.fromhex(await self.db.run(lambda c: transaction(c, _do)))
+        return self._key
+
+    @staticmethod
+    def pseudonym(key: bytes, kind: str, ident: str) -> str:
+        return hashlib.blake2b(f"{kind}\x1f{ident}".encode(), key=key, digest_size=12).hexdigest()
+
+    # -- counting -----------------------------------------------------------------------------
+
+    async def count(self, hit: Hit) -> bool:
+        """Count one hit, exactly once (dedupe key and counts in one transaction)."""
+        return await self.db.run(lambda c: transaction(c, lambda c: _count(c, hit)))
+
+    async def count_many(self, hits: Sequence[Hit], meta: dict[str, str] | None = None) -> int:
+        """Count hits and set meta keys (a watermark) in one transaction; returns how many counted."""
+        def _do(c: sqlite3.Connection) -> int:
+            n = sum(1 for h in hits if _count(c, h))
+            for k, v in (meta or {}).items():
+                c.execute("INSERT INTO usage_meta (key, value) VALUES (?, ?) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (k, v))
+            return n
+
+        return await self.db.run(lambda c: transaction(c, _do))
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self.db.fetchone("SELECT value FROM usage_meta WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute("INSERT INTO usage_meta (key, value) VALUES (?, ?) "
+                              "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def daily(self, start: date, end: date) -> list[tuple[str, str, dict[str, int]]]:
+        """(day, department, counters) for start..end inclusive."""
+        rows = await self.db.fetchall(
+            f"SELECT day, department, {', '.join(COUNTERS)} FROM usage_daily WHERE day BETWEEN ? AND ?",
+            (start.isoformat(), end.isoformat()))
+        return [(r["day"], r["department"], {n: int(r[n]) for n in COUNTERS}) for r in rows]
+
+    async def seen(self, start: date, end: date) -> list[tuple[str, str, str]]:
+        """(kind, pseudonym, department) of everything active on a day of start..end."""
+        months: dict[str, int] = {}
+        d = start
+        while d <= end:
+            months[d.isoformat()[:7]] = months.get(d.isoformat()[:7], 0) | (1 << (d.day - 1))
+            d = date.fromordinal(d.toordinal() + 1)
+        if not months:
+            return []
+        where = " OR ".join("(month = ? AND (days & ?) != 0)" for _ in months)
+        params = tuple(x for m, mask in months.items() for x in (m, mask))
+        rows = await self.db.fetchall(f"SELECT kind, ref, department FROM usage_seen WHERE {where}", params)
+        return [(r["kind"], r["ref"], r["department"]) for r in rows]
+
+    # -- keeping it bounded -------------------------------------------------------------------
+
+    async def prune(self, today: date, keep_days: int) -> dict[str, int]:
+        cut = date.fromordinal(today.toordinal() - keep_days).isoformat()
+        counted_cut = date.fromordinal(today.toordinal() - COUNTED_KEEP_DAYS).isoformat()
+
+        def _do(c: sqlite3.Connection) -> dict[str, int]:
+            return {
+                "daily": c.execute("DELETE FROM usage_daily WHERE day < ?", (cut,)).rowcount,
+                # A month is kept while any of its days is.
+                "seen": c.execute("DELETE FROM usage_seen WHERE month < ?", (cut[:7],)).rowcount,
+                "counted": c.execute("DELETE FROM usage_counted WHERE day < ?", (counted_cut,)).rowcount,
+            }
+
+        return await self.db.run(lambda c: transaction(c, _do))
