@@ -85,7 +85,7 @@ BANNER = """
 
 async def run_dev(data_dir: Path, server_name: str, hs_port: int, as_port: int) -> int:
     data_dir = Path(os.path.abspath(data_dir))  # noqa: ASYNC240 (once, at start-up)
-    config_path = prepare(data_dir, server_name, hs_port, as_port)
+    config_path = prepare(data_dir, server_name, hs_port, as_port, extra=webclient.yakuba_config())
     config = load_config(config_path)
     logs.configure(config.log_format, config.log_level)
     hs = synapse.SynapseProcess(data_dir / "synapse" / "homeserver.yaml", config.homeserver.url)

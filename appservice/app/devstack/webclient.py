@@ -155,3 +155,9 @@ def banner_line(client: WebClient | None) -> str:
         return "ウェブクライアント / Web client: なし / none (see the message above)"
     return (f"ウェブクライアント / Web client: {client.url}  "
             "(ブラウザで開き admin でログイン / open in a browser, log in as admin)")
+
+
+def yakuba_config(port: int = DEFAULT_PORT) -> dict[str, object]:
+    """What `make run` writes into a new var/yakuba.yaml for this client: notices link to the
+    message's room in it (Hydrogen opens a room from a URL; it cannot scroll to one event)."""
+    return {"links": {"permalink": f"http://127.0.0.1:{port}/#/last-session/open-room/{{room_id}}"}}
