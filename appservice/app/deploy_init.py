@@ -59,6 +59,7 @@ class Layout:
     synapse_port: int = 8008
     worker_port: int = 8083
     replication_port: int = 9093
+    metrics_port: int = 9000
     worker_replication_port: int = 9094
     appservice_port: int = 9009
     postgres_port: int = 5432
@@ -124,6 +125,10 @@ listeners:
     bind_addresses: ["127.0.0.1"]
     type: http
     resources: [{{names: [replication]}}]
+  # Prometheus metrics (/_synapse/metrics), loopback only: scrape from this host (docs/deploy.md).
+  - port: {metrics_port}
+    bind_addresses: ["127.0.0.1"]
+    type: metrics
 database:
   name: psycopg2
   args:
@@ -252,7 +257,7 @@ redis:
   enabled: {redis_enabled}
   host: 127.0.0.1
   port: {redis_port}
-enable_metrics: true               # /_synapse/metrics on the metrics listener (docs/deploy.md)
+enable_metrics: true               # for the metrics listener above
 """
 
 WORKER = """\
@@ -530,6 +535,7 @@ def generate(lay: Layout) -> list[Path]:
         public_baseurl_q=_q(f"https://{lay.public_host}/"),
         pid_file_q=_q(str(lay.synapse_data / "homeserver.pid")),
         synapse_port=lay.synapse_port, replication_port=lay.replication_port, postgres_port=lay.postgres_port,
+        metrics_port=lay.metrics_port,
         db_password_q=_q(db_password), log_config_q=_q(str(lay.etc_synapse / "log.config")),
         media_q=_q(str(lay.synapse_data / "media_store")), signing_key_q=_q(str(lay.etc_synapse / sign_name)),
         registration_shared_secret_q=_q(secrets.token_urlsafe(32)), macaroon_q=_q(secrets.token_urlsafe(32)),
@@ -639,6 +645,7 @@ def deploy_main(argv: list[str], config: Path) -> int:
     init.add_argument("--workers", action="store_true", help="Redis on and one generic worker routed")
     init.add_argument("--bucket", default="yakuba-archive")
     for name, default in (("synapse-port", 8008), ("worker-port", 8083), ("replication-port", 9093),
+                          ("metrics-port", 9000),
                           ("appservice-port", 9009), ("postgres-port", 5432), ("redis-port", 6379),
                           ("s3-port", 8333)):
         init.add_argument(f"--{name}", type=int, default=default)
@@ -653,7 +660,8 @@ def deploy_main(argv: list[str], config: Path) -> int:
         lay = Layout(out=args.out.resolve(), prefix=args.prefix.resolve(), server_name=args.server_name,
                      public_host=args.public_host or args.server_name.split(":")[0], admin=args.admin,
                      synapse_port=args.synapse_port, worker_port=args.worker_port,
-                     replication_port=args.replication_port, appservice_port=args.appservice_port,
+                     replication_port=args.replication_port, metrics_port=args.metrics_port,
+                     appservice_port=args.appservice_port,
                      postgres_port=args.postgres_port, redis_port=args.redis_port, s3_port=args.s3_port,
                      workers=args.workers, bucket=args.bucket)
         try:

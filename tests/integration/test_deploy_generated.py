@@ -44,11 +44,12 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, object]]:
     pg = PostgresCluster.start()
     s3_base = SeaweedS3.port_block()
     out = tmp_path / "deploy"
-    ports = {"synapse": low_port(), "appservice": low_port(), "replication": low_port()}
+    ports = {"synapse": low_port(), "appservice": low_port(), "replication": low_port(), "metrics": low_port()}
     res = subprocess.run([
         sys.executable, "-m", "appservice.app.cli", "deploy", "init", "--server-name", SERVER,
         "--out", str(out), "--prefix", str(out), "--synapse-port", str(ports["synapse"]),
         "--appservice-port", str(ports["appservice"]), "--replication-port", str(ports["replication"]),
+        "--metrics-port", str(ports["metrics"]),
         "--postgres-port", str(pg.port), "--s3-port", str(s3_base + 3)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     s3 = SeaweedS3.start(tmp_path / "s3", base_port=s3_base, s3_config=out / "etc/seaweedfs/s3.json")
@@ -84,6 +85,8 @@ def test_generated_configs_start_synapse_on_postgres_and_yakuba_with_the_s3_arch
     pg = deployment["pg"]
     assert isinstance(pg, PostgresCluster)
     # Synapse really runs on the PostgreSQL database (its schema is there)
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['metrics']}/_synapse/metrics", timeout=5) as r:
+        assert b"synapse_" in r.read()  # the metrics listener answers (loopback)
     tables = pg.psql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'", "synapse")
     assert tables.strip() == "1"
 
