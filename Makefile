@@ -36,6 +36,11 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	YAKUBA_TEST_SYNAPSE_DB=postgres $(PY) -m pytest -q $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
+# Refresh docs/images/ from the browser tests' screenshots (small copies; see tests/browser/client.py).
+.PHONY: docs-screenshots
+docs-screenshots: $(STAMP)
+	YAKUBA_DOCS_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
+
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 

@@ -3,14 +3,13 @@
 Each person gets a fresh browser context (own storage, own E2EE device). Selectors are
 Hydrogen 0.3.1's (see ../shared/notes/client-facts.md). Every `shot()` is a PNG under
 build/browser-screenshots/ (kept, whatever the result); `YAKUBA_DOCS_SCREENSHOTS=1` also
-writes the ones the docs show to docs/images/.
+writes small copies of the ones the docs show to docs/images/ (`make docs-screenshots`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -29,6 +28,15 @@ TIMEOUT_MS = 30_000
 def shot_path(name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS / f"{name}.png"
+
+
+def save_small(src: Path, dst: Path) -> None:
+    """A docs copy of a screenshot: 128 colours, optimised (a chat screen needs no more)."""
+    from PIL import Image
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as img:
+        img.convert("RGB").quantize(colors=128, dither=Image.Dither.NONE).save(dst, optimize=True)
 
 
 @dataclass
@@ -56,8 +64,7 @@ class Person:
         path = shot_path(name)
         await self.page.screenshot(path=str(path))
         if docs and os.environ.get("YAKUBA_DOCS_SCREENSHOTS"):
-            DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_IMAGES / path.name)
+            save_small(path, DOCS_IMAGES / path.name)
         return path
 
     # -- rooms --------------------------------------------------------------------------------
