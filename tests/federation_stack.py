@@ -73,15 +73,22 @@ def partners_of(key: str, servers: dict[str, str], yakuba_cities: tuple[str, ...
             for k in yakuba_cities if k != key]
 
 
-def yakuba_settings(city: str, server: str, partners: list[Partner], root: Path) -> dict[str, Any]:
+def yakuba_settings(city: str, server: str, partners: list[Partner], root: Path,
+                    fed_ports: dict[str, int], ca_file: Path) -> dict[str, Any]:
     directory = root / "staff_directory.csv"
     directory.write_text(
         "user_id,display_name,department,title\n"
         f"@alice:{server},有栖 花子,総務部 総務課,主事\n"
         f"@amy:{server},天野 美穂,企画部 情報政策課,係長\n", encoding="utf-8")
     return {
-        "federation": {"partners": [{"server": p.server, "name": p.name, "name_en": p.name_en}
-                                    for p in partners]},
+        "federation": {
+            "partners": [{"server": p.server, "name": p.name, "name_en": p.name_en,
+                          # *.localhost does not resolve in Yakuba's process: the direct check
+                          # goes to the loopback port (the certificate is checked by name).
+                          "address": f"127.0.0.1:{fed_ports[p.server]}"} for p in partners],
+            "synapse_config": str(root / "synapse" / "homeserver.yaml"),
+            "ca_file": str(ca_file),
+        },
         "quiet_hours": {"enabled": True, "reconcile_interval_seconds": 4},
         "retention": {"enabled": True, "directory": str(directory)},
         "offboarding": {"poll_seconds": 0.5, "four_eyes": False, "progress_every": 2},
@@ -138,8 +145,14 @@ def start_federation(*, with_stranger: bool = True,
         with ThreadPoolExecutor(len(keys)) as pool:  # Synapses start in parallel (~2 s, not 6)
             futures = {k: pool.submit(_start_city, root, k, servers, ports, crt, tls_key, yakuba_cities)
                        for k in keys}
+            errors = []
             for k, fut in futures.items():
-                stack.cities[k] = fut.result()
+                try:
+                    stack.cities[k] = fut.result()
+                except Exception as exc:  # the others are stopped by close() below
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
         for k in keys:
             hs = stack.cities[k].hs
             for name in ("alice", "amy", "bob", "carol", "dave"):
@@ -150,7 +163,8 @@ def start_federation(*, with_stranger: bool = True,
         for k in yakuba_cities:
             city = stack.cities[k]
             data_dir = city.hs.root / "yakuba"
-            extra = yakuba_settings(k, city.server_name, partners_of(k, servers, yakuba_cities), city.hs.root)
+            extra = yakuba_settings(k, city.server_name, partners_of(k, servers, yakuba_cities), city.hs.root,
+                                    {servers[c]: ports[c][2] for c in keys}, crt)
             path = write_yakuba_config(city.hs, data_dir, extra)
             y = YakubaProcess(city.hs, path, data_dir, data_dir / "clock", city.hs.root / "yakuba.log")
             y.set_clock(WORKING_TIME)

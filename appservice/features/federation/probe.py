@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from appservice.core.config import Partner
+from appservice.features.federation.fragment import host_of
 from appservice.matrix.client import MatrixClient, MatrixError, q
 
 OK, DENIED, UNREACHABLE, ERROR = "ok", "denied", "unreachable", "error"
@@ -93,11 +94,13 @@ async def direct(partner: Partner, ca_file: Path | None, timeout_s: float = 10.0
     try:
         async with aiohttp.ClientSession(timeout=timeout) as sess:
             ssl_arg = ssl_context(partner, ca_file)
-            async with sess.get(url + "/_matrix/federation/v1/version", ssl=ssl_arg) as resp:
+            # Through `address`, the certificate is still checked against the server's name.
+            host = host_of(partner.server) if partner.address else None
+            async with sess.get(url + "/_matrix/federation/v1/version", ssl=ssl_arg, server_hostname=host) as resp:
                 body = await resp.json(content_type=None)
             server = body.get("server", {}) if isinstance(body, dict) else {}
             version = f"{server.get('name', '?')} {server.get('version', '?')}"[:80]
-            async with sess.get(url + "/_matrix/key/v2/server", ssl=ssl_arg) as resp:
+            async with sess.get(url + "/_matrix/key/v2/server", ssl=ssl_arg, server_hostname=host) as resp:
                 keys = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError, ssl.SSLError, OSError) as exc:
         return Direct(False, detail=f"{type(exc).__name__}: {str(exc)[:200]}")

@@ -90,8 +90,11 @@ class QuietPolicy:
         if event.type not in ("m.room.message", "m.room.encrypted") or event.is_state:
             return []
         sender = event.sender
-        if not ctx.is_local(sender) or ctx.is_bot(sender):
+        if ctx.is_bot(sender):
             return []
+        # A sender on a partner's server: their own Yakuba reminds them of their own hours;
+        # here only the emergency alert matters (local recipients must hear a remote 【緊急】).
+        local = ctx.is_local(sender)
         if event.relates_to.get("rel_type") in _SKIPPED_RELATIONS:
             return []  # edits and (encrypted) reactions are not new posts
         if event.type == "m.room.message" and event.msgtype in (None, "m.notice"):
@@ -116,7 +119,7 @@ class QuietPolicy:
         # Ciphertext we could not read (no bot in the room) cannot be checked for a marker:
         # the sender is reminded like for any other message.
 
-        if not self.cfg.reminders_enabled:
+        if not local or not self.cfg.reminders_enabled:
             return []
         schedule = self.reminder_schedule(sender)
         status = self.calendar.status(ctx.now, schedule)

@@ -86,12 +86,12 @@ def attachment_meta(event: Event) -> tuple[str | None, str | None, int | None]:
 
 def external_affiliation(config: Config, sender: str) -> dict[str, Any]:
     """A remote sender's affiliation: their municipality (`federation.partners`), marked as
-    outside this one — the export shows 「城南町（外部）」. An unlisted server is named by its
-    server name, so the record still says where the message came from."""
+    outside this one — 所属 「城南町（外部）」 in the record and every export. An unlisted server is
+    named by its server name, so the record still says where the message came from. (The
+    record's affiliation keeps its two fields: the archive format does not change.)"""
     server = server_of(sender)
     partner = config.federation.partner(server)
-    return {"department": None, "title": None, "organization": partner.name if partner else server,
-            "server": server, "external": True}
+    return {"department": f"{partner.name if partner else server}（外部）", "title": None}
 
 
 def build_record(event: Event, kind: str, *, room_name: str | None, display_name: str | None,

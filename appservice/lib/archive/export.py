@@ -60,8 +60,6 @@ def jst_text(rec: Mapping[str, Any]) -> str:
 
 def affiliation_text(rec: Mapping[str, Any]) -> str:
     aff = rec.get("affiliation") or {}
-    if aff.get("external"):  # a user of a partner municipality's homeserver
-        return f"{aff.get('organization') or aff.get('server') or ''}（外部）"
     return " ".join(p for p in (aff.get("department"), aff.get("title")) if p)
 
 
