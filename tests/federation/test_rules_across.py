@@ -79,6 +79,20 @@ async def test_pii_in_an_encrypted_shared_room_both_bots_decrypt(cities):
         assert MY_NUMBER not in notice
         warning = await wait_for(lambda: told(b, plain_sender), timeout=60, what="city-b warns its own user")
         assert MY_NUMBER not in warning
+        # A new device of the remote user (a second login) is picked up: city-a's bot queries
+        # the changed device list and decrypts what the new device sends.
+        second = await E2EEUser(b.hs.url, send_name, b.server_name).start()
+        try:
+            await second.wait_room(room)
+            await second.wait_member(room, bot(a), timeout=40)
+            await second.send_text(room, f"別端末から: マイナンバー {MY_NUMBER}")
+
+            async def told_twice() -> bool:
+                return len([t for t in await dm_texts(a, plain_mod) if "マイナンバー" in t]) >= 2
+
+            await wait_for(told_twice, timeout=60, what="the new remote device's message decrypted on city-a")
+        finally:
+            await second.close()
         assert a.yakuba.query("SELECT COUNT(*) FROM undecryptable WHERE room_id = ?", (room,))[0][0] == 0
     finally:
         await mod.close()
