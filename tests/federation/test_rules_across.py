@@ -75,7 +75,8 @@ async def test_pii_in_an_encrypted_shared_room_both_bots_decrypt(cities):
         async def told(city, user) -> str | None:
             return next((t for t in await dm_texts(city, user) if "マイナンバー" in t), None)
 
-        notice = await wait_for(lambda: told(a, plain_mod), timeout=60, what="city-a's bot decrypted the remote message")
+        notice = await wait_for(lambda: told(a, plain_mod), timeout=60,
+                                what="city-a's bot decrypted the remote message")
         assert MY_NUMBER not in notice
         warning = await wait_for(lambda: told(b, plain_sender), timeout=60, what="city-b warns its own user")
         assert MY_NUMBER not in warning
