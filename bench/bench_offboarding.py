@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
@@ -32,6 +33,7 @@ from appservice.app.config import config_from_dict
 from appservice.core.clock import Clock
 from appservice.core.db import Database
 from appservice.core.decisions import Message
+from appservice.core.executor import Executor
 from appservice.core.state import StateStore
 from appservice.features.offboarding.config import load
 from appservice.features.offboarding.jobs import TABLES as OFFBOARDING_TABLES
@@ -130,8 +132,9 @@ async def run(hs: Homeserver, n_users: int, n_base: int, concurrency: int, t0: f
     async def notify(room_id: str | None, messages: list[Message], key: str) -> None:
         pass
 
+    executor = Executor(SimpleNamespace(config=config, client=client, clock=Clock(), state=state))  # type: ignore[arg-type]
     ob = Offboarding(config, load({"concurrency": concurrency, "progress_every": 100}), client, state,
-                     Clock(), notify, runner="bench")
+                     Clock(), executor, notify, runner="bench")
     t = time.perf_counter()
     plans = await ob.offboarder.inspect_many([(u, successor[u], None) for u in leavers], erase=False,
                                              concurrency=concurrency)
