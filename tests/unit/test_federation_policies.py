@@ -61,3 +61,23 @@ async def test_events_from_partners_are_noted_and_unlisted_servers_told_once(con
     stranger = await RemoteSeenPolicy().evaluate(message("@eve:city-c.localhost:38448"), ctx)
     assert [type(d) for d in stranger] == [Effect, AdminNotice, Audit]
     assert stranger[1].once_key == "federation.unlisted:city-c.localhost:38448"
+
+
+async def test_seen_notes_are_batched_and_counted(tmp_path):
+    from appservice.core.db import Database
+    from appservice.features.federation.seen import TABLES, SeenTable
+
+    db = Database(tmp_path / "y.db", (TABLES,))
+    await db.open()
+    try:
+        table = SeenTable(db)
+        for i in range(3):
+            await table.note(PARTNER, "!r:x", f"2026-12-02T10:00:0{i}+00:00")
+        assert await db.fetchall("SELECT * FROM federation_seen") == []  # not per event
+        seen = await table.all()  # a reader sees everything noted so far
+        assert seen[PARTNER].events == 3 and seen[PARTNER].last_seen.endswith("02+00:00")
+        await table.note(PARTNER, "!r2:x", "2026-12-02T11:00:00+00:00")
+        await table.flush()
+        assert (await table.all())[PARTNER].events == 4
+    finally:
+        db.close()

@@ -20,7 +20,8 @@ from appservice.features.federation.seen import SEEN, TABLES, RemoteSeenPolicy, 
 
 def setup(runtime: Runtime, settings: Any) -> Parts:
     table = SeenTable(runtime.db)
-    return Parts(component=table, policies=[RemoteSeenPolicy()], effects={SEEN: seen_handler(table)})
+    return Parts(component=table, policies=[RemoteSeenPolicy()], effects={SEEN: seen_handler(table)},
+                 background=[table.flush_loop], on_stopping=[table.flush])
 
 
 def _federation_cli(argv: list[str], config: Config | None) -> int:

@@ -9,9 +9,12 @@ disagree, or Synapse federates with everyone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import structlog
 
 from appservice.core.config import server_of
 from appservice.core.db import Database
@@ -19,6 +22,8 @@ from appservice.core.decisions import AdminNotice, Audit, Decision, Effect, Mess
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
 from appservice.core.services import Services
+
+log = structlog.get_logger(__name__)
 
 SEEN = "federation.seen"
 
@@ -58,16 +63,40 @@ class Seen:
 
 
 class SeenTable:
+    """Notes are kept in memory and written every few seconds, not per event: "last heard from"
+    is an observation, and a database round trip per remote event was a quarter of Yakuba's
+    own time per event under load (bench/bench_federation.py). A crash loses at most
+    FLUSH_S seconds of it; the events themselves are unaffected."""
+
+    FLUSH_S = 5.0
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.pending: dict[str, tuple[str, str, int]] = {}   # server → (last_seen, room, count)
 
     async def note(self, server: str, room_id: str, at: str) -> None:
-        await self.db.execute(
-            "INSERT INTO federation_seen (server, last_seen, last_room, events) VALUES (?, ?, ?, 1) "
-            "ON CONFLICT(server) DO UPDATE SET last_seen = excluded.last_seen, "
-            "last_room = excluded.last_room, events = events + 1", (server[:255], at, room_id))
+        _, _, count = self.pending.get(server, ("", "", 0))
+        self.pending[server[:255]] = (at, room_id, count + 1)
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, {}
+        for server, (at, room_id, count) in batch.items():
+            await self.db.execute(
+                "INSERT INTO federation_seen (server, last_seen, last_room, events) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(server) DO UPDATE SET last_seen = excluded.last_seen, "
+                "last_room = excluded.last_room, events = events + excluded.events",
+                (server, at, room_id, count))
+
+    async def flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.FLUSH_S)
+            try:
+                await self.flush()
+            except Exception as exc:  # a busy database: try again at the next tick
+                log.warning("federation_seen_flush_failed", error=type(exc).__name__)
 
     async def all(self) -> dict[str, Seen]:
+        await self.flush()
         rows = await self.db.fetchall("SELECT server, last_seen, last_room, events FROM federation_seen")
         return {r["server"]: Seen(r["server"], r["last_seen"], r["last_room"], r["events"]) for r in rows}
 
