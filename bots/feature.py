@@ -35,7 +35,7 @@ def setup(runtime: Runtime, opts: dict[str, Any]) -> Parts:
                 server_name=cfg.homeserver.server_name, data_dir=cfg.data_dir, inbox=services.inbox,
                 state=services.state,
                 join_mode=opts["auto_join"] if lp == cfg.appservice.bot_localpart else "none",
-                sync_timeout_ms=opts["sync_timeout_ms"])
+                sync_timeout_ms=opts["sync_timeout_ms"], receipt_listeners=services.receipt_listeners)
         for lp in (cfg.appservice.bot_localpart, cfg.appservice.archive_localpart)
     ]
     services.bots.update({b.user_id: b for b in bots})

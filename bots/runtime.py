@@ -30,6 +30,7 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     MessageDirection,
+    ReceiptEvent,
     RoomKeyEvent,
     RoomMessagesResponse,
     RoomSendError,
@@ -80,7 +81,7 @@ class JoinRule:
 class E2EEBot:
     def __init__(self, *, hs_url: str, as_token: str, localpart: str, server_name: str,
                  data_dir: Path, inbox: Inbox, state: StateStore, join_mode: str = "local",
-                 sync_timeout_ms: int = 30_000) -> None:
+                 sync_timeout_ms: int = 30_000, receipt_listeners: list[Any] | None = None) -> None:
         self.hs_url = hs_url
         self._as_token = as_token
         self.localpart = localpart
@@ -91,6 +92,7 @@ class E2EEBot:
         self.state = state
         self.join_mode = join_mode
         self.sync_timeout_ms = sync_timeout_ms
+        self.receipt_listeners = receipt_listeners if receipt_listeners is not None else []
         self.client: AsyncClient | None = None
         self._ready = asyncio.Event()
         self._stopping = False
@@ -169,6 +171,7 @@ class E2EEBot:
             for room_id, info in resp.rooms.join.items():
                 if info.timeline.limited:
                     await self._fill_gap(room_id, info.timeline.prev_batch)
+        await self._report_receipts(resp)
         # Every callback of this response has finished (and written durably): now advance.
         await self.state.set(self._token_key, resp.next_batch)
         await client.send_to_device_messages()
@@ -181,6 +184,24 @@ class E2EEBot:
         if first:
             self._ready.set()
             await self._retry_undecryptable(None)
+
+    async def _report_receipts(self, resp: SyncResponse) -> None:
+        """Public read receipts in the rooms the bot is in (its DMs, liaison rooms): who has
+        read up to which event. A listener's failure never stops the sync."""
+        if not self.receipt_listeners:
+            return
+        for room_id, info in resp.rooms.join.items():
+            for ev in info.ephemeral:
+                if not isinstance(ev, ReceiptEvent):
+                    continue
+                for r in ev.receipts:
+                    if r.receipt_type != "m.read" or r.user_id == self.user_id:
+                        continue
+                    for listener in self.receipt_listeners:
+                        try:
+                            await listener(room_id, r.user_id, r.event_id, int(r.timestamp or 0))
+                        except Exception as exc:
+                            log.warning("receipt_listener_failed", error=type(exc).__name__)
 
     async def _fill_gap(self, room_id: str, prev_batch: str | None) -> None:
         """A limited timeline skipped events (many were sent while we were down): page back

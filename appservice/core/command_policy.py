@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from appservice.core.commands import PREFIX, CommandError, CommandTable, mentions_of, parse_command
+from appservice.core.commands import (
+    PREFIX,
+    CommandError,
+    CommandTable,
+    command_text,
+    mentions_of,
+    parse_command,
+)
 from appservice.core.decisions import Audit, Decision, Message, Notice, RunCommand
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
@@ -81,4 +88,4 @@ class AdminCommandsPolicy:
         mentions = tuple(m for m in mentions if not ctx.is_bot(m))
         return [RunCommand(name=name, args=args, sender=event.sender, room_id=event.room_id,
                            event_id=event.event_id, scope=spec.scope, once_key=once,
-                           mentions=mentions, pills=pills)]
+                           mentions=mentions, pills=pills, text=command_text(body))]

@@ -49,6 +49,8 @@ class Invocation:
     # pill's shown text is a display name that may look like somebody else's user id.
     mentions: tuple[str, ...] = ()
     pills: tuple[tuple[str, str], ...] = ()
+    # The lines after the command line (`command_text`): a broadcast's title and body.
+    text: str = ""
 
 
 @dataclass
@@ -115,13 +117,22 @@ def parse_command(body: str) -> tuple[str, tuple[str, ...]] | None:
         return None
     if len(text) > MAX_COMMAND_CHARS:
         raise CommandError(f"command longer than {MAX_COMMAND_CHARS} characters")
+    # The first line is the command; later lines are free text for the commands that take some
+    # (a broadcast's title and body: `command_text`), so quotes there are not shell syntax.
+    first = text.splitlines()[0]
     try:
-        parts = shlex.split(text[len(PREFIX):])
+        parts = shlex.split(first[len(PREFIX):])
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if not parts:
         return "help", ()
     return parts[0].lower(), tuple(parts[1:])
+
+
+def command_text(body: str) -> str:
+    """The lines after a command's first line (reply fallbacks dropped), as typed."""
+    lines = [ln for ln in body.strip().splitlines() if not ln.startswith("> ")]
+    return "\n".join(lines[1:]).strip() if lines else ""
 
 
 # -- mentions ---------------------------------------------------------------------------------

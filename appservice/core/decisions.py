@@ -99,6 +99,8 @@ class RunCommand(Decision):
     mentions: tuple[str, ...] = ()
     # … and its pills: (user id, the text shown for the link) from `formatted_body`, in order.
     pills: tuple[tuple[str, str], ...] = ()
+    # The lines after the command line, as typed (core/commands.py `command_text`).
+    text: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

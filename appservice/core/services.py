@@ -29,6 +29,10 @@ class Services:
     started_at: float = field(default_factory=time.monotonic)
     # The E2EE bots by user id (bots/runtime.py E2EEBot), when the bots run.
     bots: dict[str, Any] = field(default_factory=dict)
+    # Read receipts (m.read) the bots see in their sync, as (room_id, user_id, event_id, ts_ms):
+    # ephemeral, not events, so they bypass the inbox; from the server, never from a payload.
+    # Listeners must be idempotent (both bots report the same receipt).
+    receipt_listeners: list[Any] = field(default_factory=list)
 
     async def admins(self) -> frozenset[str]:
         return frozenset(self.config.admins) | frozenset(await self.state.db_admins())
