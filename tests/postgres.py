@@ -22,7 +22,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,14 +38,6 @@ def pg_bin(name: str) -> str:
     if not candidates:
         raise RuntimeError(f"PostgreSQL's {name} not found (apt-get install postgresql)")
     return candidates[-1]
-
-
-def available() -> bool:
-    try:
-        pg_bin("initdb")
-    except RuntimeError:
-        return False
-    return True
 
 
 def low_port() -> int:
@@ -103,10 +94,6 @@ class PostgresCluster:
         self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "postgres.log"),
                    "-w", "-t", "60", "-o", options, "start"])
 
-    def restart(self) -> None:
-        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "stop"])
-        self._pg_ctl_start()
-
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through psql (no client library needed); returns the unaligned output."""
         res = subprocess.run(
@@ -138,13 +125,3 @@ class PostgresCluster:
             return
         shutil.rmtree(self.root, ignore_errors=True)
 
-
-def wait_port(port: int, timeout_s: float = 30.0, host: str = "127.0.0.1") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port}")

@@ -47,14 +47,6 @@ def weed_binary() -> str:
     return found
 
 
-def available() -> bool:
-    try:
-        weed_binary()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _port_block(n: int) -> int:
     """A base port with n consecutive free loopback ports, all in 12000–22999."""
     for _ in range(200):
