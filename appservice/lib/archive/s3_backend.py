@@ -101,6 +101,8 @@ class S3Backend:
         try:
             self.client.put_object(Body=b"first", **args)
         except self._ClientError as exc:
+            if self._code(exc) in ("AccessDenied", "Forbidden", "403"):
+                raise  # the credentials may not write here: a permission problem, said as such
             raise ConditionalWritesNotEnforced(
                 f"s3://{self.bucket}: the server refused a write with If-None-Match ({self._code(exc)}); "
                 "Yakuba's archive needs conditional writes so that a second writer can never overwrite "
