@@ -41,9 +41,13 @@ def accept_offer_handler(actions: Mapping[str, OfferHandler]) -> EffectHandler:
         replies: list[Decision] = []
         if offer.action == "redact":
             # Acting as the user who posted it: everyone may redact their own messages.
-            reason = offer.detail.get("reason")
+            # The reason shown where the message was: a catalog key (in the reader's language),
+            # or a plain text from offers made before there were keys.
+            key, reason = offer.detail.get("reason_key"), offer.detail.get("reason")
+            shown = Message(key) if isinstance(key, str) else (
+                Message("core.raw_text", {"text": reason}) if reason else None)
             action.append(Redact(room_id=offer.room_id, event_id=offer.target_event_id, as_user=offer.user_id,
-                                 reason=Message("core.raw_text", {"text": reason}) if reason else None))
+                                 reason=shown))
         else:
             handler = actions.get(offer.action)
             if handler is None:

@@ -99,6 +99,7 @@ async def test_pii_warning_in_dm_and_check_deletes(browser, web_client, homeserv
         await wait_for(lambda: is_redacted(api, room, original), timeout=20, what="the message deleted after ✅")
         await person.open_room("住民対応")
         await person.page.locator(".Timeline_message", has_text=MY_NUMBER).wait_for(state="detached")
+        await person.wait_message("個人情報が含まれていたため削除しました")  # the reason, in Japanese
         await person.shot("pii-deleted")
     await person.close()
 

@@ -110,7 +110,7 @@ class PiiPolicy:
             decisions.append(DirectNotice(
                 user_id=event.sender, message=Message("pii.warning", {"kinds": kind_names(kinds), **where}),
                 offer=Offer("redact", event.sender, event.room_id, event.event_id,
-                            {"reason": "personal data (Yakuba)"}),
+                            {"reason_key": "pii.redact_reason"}),
                 once_key=f"pii_dm:{key}"))
         else:
             decisions.append(Effect(kind="pii_notify_moderators", payload={

@@ -106,7 +106,7 @@ def decide(verdict: ImageVerdict, event: Event, settings: ScreenshotSettings, ro
     elif is_local:
         out.append(DirectNotice(user_id=event.sender, message=Message("shots.warning", {"what": what, **where}),
                                 offer=Offer("redact", event.sender, event.room_id, event.event_id,
-                                            {"reason": "screenshot (Yakuba)"}),
+                                            {"reason_key": "shots.redact_reason"}),
                                 once_key=f"shot_dm:{key}"))
     signals = [s.name for s in verdict.signals if s.weight > 0][:6]
     out.append(AdminNotice(message=Message("shots.admin_notice", {
