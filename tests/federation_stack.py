@@ -83,6 +83,8 @@ def yakuba_settings(city: str, server: str, partners: list[Partner], root: Path,
     return {
         "federation": {
             "partners": [{"server": p.server, "name": p.name, "name_en": p.name_en,
+                          # city-b (a town) trusts city-a (the prefecture's role) to declare a disaster
+                          "trust_disaster": city == "city-b" and p.name == NAMES["city-a"],
                           # *.localhost does not resolve in Yakuba's process: the direct check
                           # goes to the loopback port (the certificate is checked by name).
                           "address": f"127.0.0.1:{fed_ports[p.server]}"} for p in partners],
@@ -93,6 +95,7 @@ def yakuba_settings(city: str, server: str, partners: list[Partner], root: Path,
         "retention": {"enabled": True, "directory": str(directory)},
         "offboarding": {"poll_seconds": 0.5, "four_eyes": False, "progress_every": 2},
         "pii": {},
+        "broadcast": {"reminder_poll_seconds": 1, "municipality": NAMES[city], "retry_seconds": 1},
     }
 
 

@@ -21,12 +21,24 @@ from appservice.core.forged import ForgedEventPolicy
 from appservice.core.offers import ACCEPT_OFFER, accept_offer_handler
 from appservice.core.offers_policy import OffersPolicy
 from appservice.core.policy import Policy
-from appservice.features import base, federation, housekeeping, offboarding, pii, quiet, retention, screenshots, usage
+from appservice.features import (
+    base,
+    broadcast,
+    federation,
+    housekeeping,
+    offboarding,
+    pii,
+    quiet,
+    retention,
+    screenshots,
+    usage,
+)
 from bots import feature as bots
 
 DEFAULT_FEATURES: tuple[Feature, ...] = (
     base.FEATURE,
     federation.FEATURE,
+    broadcast.FEATURE,
     pii.FEATURE,
     screenshots.FEATURE,
     quiet.FEATURE,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from appservice.core.services import Services
 
 PREFIX = "!yakuba"
-MAX_COMMAND_CHARS = 4000
+MAX_COMMAND_CHARS = 8000  # a broadcast (title + text) may be up to broadcast.max_chars
 
 
 class CommandError(Exception):

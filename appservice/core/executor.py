@@ -405,7 +405,7 @@ class Executor:
         owner = self.commands.owner(d.name)
         inv = Invocation(d.name, d.args, d.sender, d.room_id, d.event_id, self.svc,
                          feature=self.components.get(owner), table=self.commands,
-                         mentions=d.mentions, pills=d.pills)
+                         mentions=d.mentions, pills=d.pills, text=d.text)
         try:
             if not self.commands.enabled(d.name):
                 reply = Reply(messages=[Message("core.feature_off", {"feature": owner, "command": d.name})])

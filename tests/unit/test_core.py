@@ -13,7 +13,7 @@ import yaml
 from appservice.app import logs
 from appservice.app.config import config_from_dict
 from appservice.core.command_policy import AdminCommandsPolicy as CommandPolicy
-from appservice.core.commands import CommandError, CommandTable, parse_command
+from appservice.core.commands import MAX_COMMAND_CHARS, CommandError, CommandTable, parse_command
 from appservice.core.db import Database
 from appservice.core.decisions import Audit, Notice, RunCommand
 from appservice.core.events import parse_event
@@ -33,7 +33,7 @@ def test_parse_command():
     with pytest.raises(CommandError):
         parse_command('!yakuba lock "unbalanced')
     with pytest.raises(CommandError):
-        parse_command("!yakuba " + "x" * 5000)
+        parse_command("!yakuba " + "x" * (MAX_COMMAND_CHARS + 1))
 
 
 class FakeState:
