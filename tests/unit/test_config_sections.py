@@ -58,6 +58,7 @@ TYPOS = [
     ({"logging": {"levle": "debug"}}, "logging.levle"),
     ({"testing": {"clockfile": "clock"}}, "testing.clockfile"),
     ({"federation": {"partner": []}}, "federation.partner"),
+    ({"broadcast": {"max_char": 10}}, "broadcast.max_char"),
     ({"pii": {"min_confidance": 0.9}}, "pii.min_confidance"),
     ({"pii": {"kinds": {"my_numbr": "redact"}}}, "pii.kinds.my_numbr"),
     ({"pii": {"rooms": {ROOM: {"acton": "off"}}}}, f"pii.rooms.{ROOM}.acton"),
