@@ -22,6 +22,7 @@ from appservice.core.offers import ACCEPT_OFFER, accept_offer_handler
 from appservice.core.offers_policy import OffersPolicy
 from appservice.core.policy import Policy
 from appservice.features import (
+    away,
     base,
     broadcast,
     federation,
@@ -29,6 +30,7 @@ from appservice.features import (
     offboarding,
     pii,
     quiet,
+    reports,
     retention,
     screenshots,
     usage,
@@ -43,6 +45,8 @@ DEFAULT_FEATURES: tuple[Feature, ...] = (
     screenshots.FEATURE,
     quiet.FEATURE,
     offboarding.FEATURE,
+    away.FEATURE,
+    reports.FEATURE,
     retention.FEATURE,
     usage.FEATURE,
     bots.FEATURE,

@@ -68,6 +68,8 @@ TYPOS = [
     ({"quiet_hours": {"enabld": True}}, "quiet_hours.enabld"),
     ({"quiet_hours": {"reminders": {"shedule": "default"}}}, "quiet_hours.reminders.shedule"),
     ({"offboarding": {"four_eye": True}}, "offboarding.four_eye"),
+    ({"away": {"presense": True}}, "away.presense"),
+    ({"reports": {"poll_second": 5}}, "reports.poll_second"),
     ({"retention": {"bakend": "s3"}}, "retention.bakend"),
     ({"retention": {"s3": {"bucket": "b", "secret_access_key": "x"}}}, "retention.s3.secret_access_key"),
     ({"bots": {"enable": False}}, "bots.enable"),
