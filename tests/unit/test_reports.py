@@ -4,12 +4,11 @@ Synapse's report ids, what the admin room is told for each state of the reported
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from appservice.core.config import AppserviceConfig, Config, HomeserverConfig
 from appservice.core.db import Database
 from appservice.core.decisions import DirectNotice
 from appservice.core.executor import render
@@ -19,8 +18,8 @@ from appservice.features.reports.runtime import Reports
 from appservice.features.reports.store import TABLES, ReportStore
 from appservice.features.reports.text import masked
 from appservice.matrix.reports import is_redacted
+from tests.unit.support import SERVER, make_config
 
-SERVER = "city-a.example"
 ALICE, BOB, CAROL = f"@alice:{SERVER}", f"@bob:{SERVER}", f"@carol:{SERVER}"
 REMOTE = "@mallory:town-b.example"
 ROOM = f"!room:{SERVER}"
@@ -39,16 +38,6 @@ def test_masking_keeps_the_text_and_hides_personal_data():
 def test_redacted_events_are_told_apart():
     assert is_redacted({"content": {}, "unsigned": {"redacted_because": {"type": "m.room.redaction"}}})
     assert not is_redacted({"content": {"body": "x"}, "unsigned": {"age": 5}})
-
-
-def make_config() -> Config:
-    return Config(
-        path=None, homeserver=HomeserverConfig(url="http://127.0.0.1:1", server_name=SERVER),
-        appservice=AppserviceConfig(id="yakuba", bind="127.0.0.1", port=9009, registration=Path("reg.yaml"),
-                                    sender_localpart="_yakuba_appservice", bot_localpart="_yakuba",
-                                    archive_localpart="_yakuba_archive", as_token="x", hs_token="y"),
-        data_dir=Path("."), locale="ja", admins=(f"@admin:{SERVER}",), admin_room_encrypted=True,
-        log_format="console", log_level="info", clock_file=None, features={})
 
 
 class FakeApi:
@@ -109,16 +98,11 @@ async def reports(tmp_path):
         def now(self) -> datetime:
             return NOW
 
-    class Svc:
-        config = make_config()
-        clock = Clock()
-        sender = FakeSender()
-        bots: dict[str, Any] = {}  # noqa: RUF012
-        client = None
+    config = make_config(tmp_path)
 
-    Svc.state = state  # type: ignore[attr-defined]
-    executor = FakeExecutor(Svc())
-    r = Reports(_settings({"lookahead": 2}, make_config()), ReportStore(db), executor)  # type: ignore[arg-type]
+    svc = SimpleNamespace(state=state, config=config, clock=Clock(), sender=FakeSender(), bots={}, client=None)
+    executor = FakeExecutor(svc)
+    r = Reports(_settings({"lookahead": 2}, config), ReportStore(db), executor)  # type: ignore[arg-type]
     r.api = FakeApi()  # type: ignore[assignment]
 
     async def no_mods(report: Any) -> list[str]:

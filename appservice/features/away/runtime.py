@@ -7,9 +7,9 @@ these rooms), and prunes finished absences after `away.keep_days`. Optional: the
 status message while away (`away.presence`), restored after.
 
 Documented exception to "effects through the executor": the `m.direct` reads, the profile and
-presence calls, and a direct chat opened with a writer on another server (create, then invite:
-an invite the other server refuses must not leave a half-made DM behind) are Matrix-layer
-calls; every message and audit row still goes through the executor.
+presence calls, and a direct chat opened with a writer on another server
+(appservice/matrix/direct.py) are Matrix-layer calls; every message and audit row still goes
+through the executor.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from appservice.features.away.policy import AwaySettings, notice_message, until_
 from appservice.features.away.store import Absence, AwayStore
 from appservice.lib.workcal import WorkCalendar
 from appservice.matrix.client import MatrixError, q
+from appservice.matrix.direct import dm_remote
 
 log = structlog.get_logger(__name__)
 
@@ -147,13 +148,18 @@ class Away:
             if a is None:
                 return
             text = render(notice_message(a, self.tz), self.svc.config.locale)
-            error = await dm_remote(self.executor, p["user_id"], text, ("away_remote", str(a.id), p["user_id"]))
+            error = await self.dm_remote(p["user_id"], text, ("away_remote", str(a.id), p["user_id"]))
             await self.executor.audit("away_notice", actor=p["user_id"], target=p["target"], room_id=p.get("room_id"),
                                       event_id=event_id, result="ok" if error is None else "unreachable",
                                       details={"absence": a.id, "via": p.get("via"), "remote": True,
                                                **({"error": error} if error else {})})
         except Exception as exc:
             log.error("away_remote_failed", error=type(exc).__name__, detail=str(exc)[:300])
+
+    async def dm_remote(self, user_id: str, text: str, key: tuple[str, ...]) -> str | None:
+        svc = self.svc
+        return await dm_remote(svc.client, svc.state, user_id, t("core.dm_room_name", svc.config.locale),
+                               lambda room: self.executor.post(room, text, key))
 
     async def close(self) -> None:
         for task in list(self._jobs):
@@ -191,54 +197,25 @@ class Away:
         return name.strip()[:80] if isinstance(name, str) and name.strip() else None
 
     async def _presence_on(self, a: Absence) -> None:
+        await self._presence(a, away=True)
+
+    async def _presence_off(self, a: Absence) -> None:
+        await self._presence(a, away=False)
+
+    async def _presence(self, a: Absence, *, away: bool) -> None:
+        """The status message while away (the one before is kept), or the one before again.
+        The presence state itself is the clients' (they set it as they sync): kept as it is."""
         if not self.settings.presence:
             return
         path = f"/_matrix/client/v3/presence/{q(a.user_id)}/status"
         try:
             current = await self.svc.client.request("GET", path, as_user=a.user_id)
-            await self.store.set_presence_prev(a.id, str(current.get("status_msg") or ""))
-            text = render(Message("away.presence", {"until": until_message(a, self.tz)}), self.svc.config.locale)
+            if away:
+                await self.store.set_presence_prev(a.id, str(current.get("status_msg") or ""))
+                text = render(Message("away.presence", {"until": until_message(a, self.tz)}), self.svc.config.locale)
+            else:
+                text = await self.store.presence_prev(a.id) or ""
             await self.svc.client.request("PUT", path, as_user=a.user_id, json={
                 "presence": str(current.get("presence") or "online"), "status_msg": text})
         except MatrixError as exc:
             log.warning("away_presence_failed", user=a.user_id, status=exc.status)
-
-    async def _presence_off(self, a: Absence) -> None:
-        if not self.settings.presence:
-            return
-        path = f"/_matrix/client/v3/presence/{q(a.user_id)}/status"
-        try:
-            current = await self.svc.client.request("GET", path, as_user=a.user_id)
-            await self.svc.client.request("PUT", path, as_user=a.user_id, json={
-                "presence": str(current.get("presence") or "online"),
-                "status_msg": await self.store.presence_prev(a.id) or ""})
-        except MatrixError as exc:
-            log.warning("away_presence_failed", user=a.user_id, status=exc.status)
-
-
-async def dm_remote(executor: Executor, user_id: str, text: str, key: tuple[str, ...]) -> str | None:
-    """Post `text` in a DM with a user on another server; None if sent, else what went wrong.
-    The room is made first and the invite sent after it, so that a refusal leaves no
-    half-made DM recorded (the bot leaves the room again)."""
-    svc = executor.svc
-    room = await svc.state.dm_room(user_id)
-    try:
-        if room is None:
-            room = await svc.client.create_room({"preset": "trusted_private_chat", "is_direct": True,
-                                                 "name": t("core.dm_room_name", svc.config.locale)})
-            try:
-                # Not retried: another server that is down must not hold up the caller.
-                await svc.client.request("POST", f"/_matrix/client/v3/rooms/{q(room)}/invite",
-                                         json={"user_id": user_id}, retries=0)
-            except MatrixError:
-                with contextlib.suppress(MatrixError):
-                    await svc.client.leave(room)
-                raise
-            await svc.state.set_dm_room(user_id, room)
-            await svc.state.note_room(room, encrypted=False)
-        await executor.post(room, text, key)
-    except MatrixError as exc:
-        return f"{exc.status} {exc.errcode or ''}".strip()
-    except Exception as exc:  # e.g. the E2EE bot not ready for an encrypted DM
-        return type(exc).__name__
-    return None

@@ -39,7 +39,8 @@ from appservice.core.services import Services
 from appservice.core.state import OfferRow
 from appservice.features.reports.store import Report, ReportStore, clean_str
 from appservice.features.reports.text import MEDIA, ReportsSettings, masked
-from appservice.matrix.client import MatrixError, q
+from appservice.matrix.client import MatrixError
+from appservice.matrix.direct import dm_remote
 from appservice.matrix.links import room_link
 from appservice.matrix.reports import EventReports, is_redacted
 from appservice.matrix.room_roles import moderators, power_levels, room_state
@@ -288,8 +289,7 @@ class Reports:
         # Reports are filed on the reporter's own server, so a remote reporter is rare; try.
         if await self.svc.state.once_done(f"reports_ack:{report.reporter}:{report.event_id}"):
             return
-        error = await dm_remote(self.executor, report.reporter, render(message, self.locale),
-                                ("reports.ack", str(report.id)))
+        error = await self.dm_remote(report.reporter, render(message, self.locale), ("reports.ack", str(report.id)))
         if error is None:
             await self.svc.state.claim_once(f"reports_ack:{report.reporter}:{report.event_id}")
         await self.executor.audit("report_ack", actor=report.reporter, room_id=report.room_id,
@@ -304,6 +304,12 @@ class Reports:
             return []
         skip = {*self.svc.config.bot_user_ids, report.sender}
         return sorted(u for u in moderators(state) if self.svc.config.is_local(u) and u not in skip)
+
+    async def dm_remote(self, user_id: str, text: str, key: tuple[str, ...]) -> str | None:
+        """A DM to a user on another server, if it can reach them (None), else why not."""
+        svc = self.svc
+        return await dm_remote(svc.client, svc.state, user_id, t("core.dm_room_name", self.locale),
+                               lambda room: self.executor.post(room, text, key))
 
     def _event(self, report: Report) -> Event:
         """The report as the event its decisions belong to (transaction ids, logs)."""
@@ -367,8 +373,7 @@ class Reports:
                                            event, "reports/warn"):
                 raise RuntimeError("the warning could not be sent")
             return None
-        return await dm_remote(self.executor, sender, render(message, self.locale),
-                               ("reports.warn", str(report.case_id)))
+        return await self.dm_remote(sender, render(message, self.locale), ("reports.warn", str(report.case_id)))
 
     async def outcome(self, case: Report, action: str) -> list[Decision]:
         """The short outcome for each reporter of the case (when the admin asked for it)."""
@@ -441,30 +446,3 @@ class Reports:
                              once_key=f"report_action:{offer.event_id}",
                              details={"report": case.case_id, "action": action, "result": result_name}))
         return [*follow, *out]
-
-
-async def dm_remote(executor: Executor, user_id: str, text: str, key: tuple[str, ...]) -> str | None:
-    """Post `text` in a DM with a user on another server; None if sent, else what went wrong.
-    Made first and invited after, so that a refused invite leaves no DM recorded."""
-    svc = executor.svc
-    room = await svc.state.dm_room(user_id)
-    try:
-        if room is None:
-            room = await svc.client.create_room({"preset": "trusted_private_chat", "is_direct": True,
-                                                 "name": t("core.dm_room_name", svc.config.locale)})
-            try:
-                # Not retried: another server that is down must not hold up the caller.
-                await svc.client.request("POST", f"/_matrix/client/v3/rooms/{q(room)}/invite",
-                                         json={"user_id": user_id}, retries=0)
-            except MatrixError:
-                with contextlib.suppress(MatrixError):
-                    await svc.client.leave(room)
-                raise
-            await svc.state.set_dm_room(user_id, room)
-            await svc.state.note_room(room, encrypted=False)
-        await executor.post(room, text, key)
-    except MatrixError as exc:
-        return f"{exc.status} {exc.errcode or ''}".strip()
-    except Exception as exc:
-        return type(exc).__name__
-    return None
