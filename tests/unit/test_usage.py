@@ -1,13 +1,14 @@
 """Usage counting in a real YakubaService (the default features, no Synapse: the database is real,
 events go into the inbox and the pipeline drains them, sends are recorded by a fake): a morning
-and an evening of messages in three departments and a small one, exactly once across replays and
-restarts, warnings harvested from the audit log and the quiet-hours reminders, the weekly post,
-`!yakuba usage` and `yakuba usage --csv`."""
+and an evening of messages in three departments and a small one, counted from the event log
+exactly once across crashes, plaintext upgrades and restarts, warnings harvested from the audit
+log and the quiet-hours reminders, the weekly post, `!yakuba usage` and `yakuba usage --csv`."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from appservice.app.service import YakubaService
 from appservice.core.clock import Clock
 from appservice.core.config import Config
 from appservice.core.configerror import ConfigError
-from appservice.core.decisions import DirectNotice, Effect
+from appservice.core.decisions import DirectNotice
 from appservice.core.events import parse_event
 from appservice.features.quiet.config import quiet_config_from_dict
 from appservice.features.quiet.policy import QuietPolicy
@@ -130,6 +131,7 @@ async def running(tmp_path: Path, when: datetime = MORNING, **sections: Any) -> 
     service.sender.send = run.fake_send  # type: ignore[method-assign]
     service.client.upload = run.fake_upload  # type: ignore[method-assign]
     service.client.request = run.fake_request  # type: ignore[method-assign]
+    await run.usage.begin()   # what the service's start does: counting starts now
     return run
 
 
@@ -149,19 +151,23 @@ def message(sender: str, room: str, body: str = "おはようございます", *
 
 
 async def morning_and_evening(run: Running) -> None:
-    """The day the tests count: a morning and an evening across three departments and a small one."""
+    """The day the tests count: a morning and an evening across three departments and a small one.
+    Each is harvested before the clock moves on, as the service does within seconds (a row is
+    dated by the time it was recorded, on the service clock)."""
     run.clock.when = MORNING
     await run.deliver(
         *(message(uid("総務課", i), "!soumu:x") for i in range(3) for _ in range(2)),   # 6, 3 people
         message(uid("市民課", 0), "!shimin:x"),
         message(uid("企画課", 0), "!kikaku:x"), message(uid("企画課", 1), "!kikaku2:x"),
     )
+    await run.usage.harvest()
     run.clock.when = EVENING
     await run.deliver(
         message(uid("総務課", 0), "!soumu:x"),
         message(uid("市民課", 0), "!shimin:x"), message(uid("市民課", 1), "!shimin:x"),
         message(uid("議会事務局", 0), "!gikai:x"),
     )
+    await run.usage.harvest()
 
 
 async def report_rows(run: Running) -> dict[str, tuple[int, ...]]:
@@ -188,6 +194,7 @@ EXPECTED = {
 async def test_a_morning_and_an_evening_are_counted_per_department(run: Running) -> None:
     await morning_and_evening(run)
     assert await report_rows(run) == EXPECTED
+    assert await run.usage.harvest() == 0   # counted once: the watermark moved with the counts
     rows = await run.service.db.fetchall("SELECT day, department, messages, off_hours FROM usage_daily ORDER BY 2")
     assert [tuple(r) for r in rows] == [("2026-11-25", "企画課", 2, 0), ("2026-11-25", "市民課", 3, 2),
                                         ("2026-11-25", "総務課", 7, 1), ("2026-11-25", "議会事務局", 1, 1)]
@@ -218,30 +225,52 @@ async def test_only_what_staff_write_is_counted(run: Running) -> None:
     assert rows["総務課"][:5] == (6, 3, 1, 3, 0)  # the message, the ciphertext, the file
 
 
-async def test_exactly_once_across_replays_and_restarts(tmp_path: Path) -> None:
+async def test_exactly_once_across_crashes_plaintext_upgrades_and_restarts(tmp_path: Path) -> None:
     run = await running(tmp_path)
     try:
-        await morning_and_evening(run)
-        # A replay (the event left pending, e.g. a crash after its counts were committed).
-        await run.service.db.execute("UPDATE inbox SET status = 'pending'")
-        assert await run.service.pipeline.drain() == 13
-        # The same event through the handler again (a second copy, a plaintext upgrade).
-        row = await run.service.db.fetchone("SELECT json FROM inbox WHERE type = 'm.room.message' LIMIT 1")
-        import json
+        # A crash before the done mark: nothing of the event was committed, its counts neither;
+        # the replay counts it once.
+        real_mark_done = run.service.inbox.mark_done
 
-        ev = parse_event(json.loads(row["json"]))
-        for _ in range(2):
-            await run.usage.on_count(Effect(kind="usage.count", payload={"at": MORNING.timestamp()}), ev,
-                                     run.service.services)
-        assert await report_rows(run) == EXPECTED
+        async def crash(*args: Any, **kwargs: Any) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        run.service.inbox.mark_done = crash  # type: ignore[method-assign]
+        with pytest.raises(sqlite3.OperationalError):
+            await run.deliver(message(uid("総務課", 0), "!soumu:x"))
+        run.service.inbox.mark_done = real_mark_done  # type: ignore[method-assign]
+        assert await run.service.pipeline.drain() == 1
+        await morning_and_evening(run)
+        # Ciphertext taken as it is (no plaintext in time), then its plaintext: one message —
+        # also when the harvest runs between the two (the ciphertext leaves a dedupe row).
+        cipher = {"event_id": "$late", "room_id": "!soumu:x", "sender": uid("総務課", 1), "type": "m.room.encrypted",
+                  "origin_server_ts": 1, "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "x"}}
+        await run.deliver(cipher)
+        await run.usage.harvest()
+        plain = {**cipher, "type": "m.room.message", "content": {"msgtype": "m.text", "body": "遅れて届いた鍵"}}
+        assert await run.service.inbox.put_decrypted(plain)
+        assert await run.service.pipeline.drain() == 1
+        await run.usage.harvest()
+        # The plaintext first (the bot decrypted it), Synapse's ciphertext copy after: one message.
+        first = {**plain, "event_id": "$early", "sender": uid("総務課", 2)}
+        assert await run.service.inbox.put_decrypted(first)
+        await run.service.pipeline.drain()
+        await run.deliver({**cipher, "event_id": "$early", "sender": uid("総務課", 2)})
+        # And both rows of an upgrade in one harvest batch.
+        both = {**cipher, "event_id": "$both"}
+        await run.deliver(both)
+        assert await run.service.inbox.put_decrypted({**plain, "event_id": "$both"})
+        assert await run.service.pipeline.drain() == 1
+        # One more in the morning (the crash), three in the evening (the encrypted ones).
+        expected = {**EXPECTED, "総務課": (6, 3, 1, 11, 4, 0, 0, 0), "total": (21, 8, 5, 17, 7, 0, 0, 0)}
+        assert await report_rows(run) == expected
+        assert await run.service.db.fetchall("SELECT key FROM usage_counted") == []  # the rows went
     finally:
         await run.close()
     again = await running(tmp_path, EVENING)   # a restart: the counts are in the database
     try:
-        assert await report_rows(again) == EXPECTED
-        await again.service.db.execute("UPDATE inbox SET status = 'pending'")
-        await again.service.pipeline.drain()
-        assert await report_rows(again) == EXPECTED
+        assert await again.service.pipeline.drain() == 0
+        assert await report_rows(again) == expected
     finally:
         await again.close()
 
@@ -401,3 +430,10 @@ def test_settings(tmp_path: Path) -> None:
         UsageSettings.parse({"directory": str(tmp_path / "nope.csv")})
     with pytest.raises(ConfigError, match=r"^usage\.weekly\.time: expected a time HH:MM"):
         UsageSettings.parse({"weekly": {"time": "25:00"}})
+
+
+async def test_an_event_log_row_it_cannot_read_is_skipped(run: Running) -> None:
+    await run.service.state.audit("event", actor=uid("総務課", 0), room_id="!soumu:x", event_id="$x")
+    await run.service.db.execute("UPDATE audit SET details = 'not json' WHERE event_id = '$x'")
+    await run.deliver(message(uid("総務課", 1), "!soumu:x"))
+    assert (await report_rows(run))["総務課"][:4] == (6, 1, 1, 1)

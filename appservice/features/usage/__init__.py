@@ -2,13 +2,13 @@
 a glance, the numbers as text and a CSV — counts only, never content, never who wrote to whom.
 See docs/usage-reports.md.
 
-config.py  the `usage:` section (the work calendar is read from quiet_hours)
-policy.py  UsagePolicy (pure): which events are messages → Effect("usage.count")
-tables.py  the counters (per department and day) and pseudonymous activity bitmaps
-groups.py  merging departments smaller than min_group_size into 「その他」 (pure)
-report.py  periods, the report's numbers, text and CSV (pure)
-chart.py   the PNG (matplotlib, IPAexGothic from matplotlib-fontja)
-runtime.py the Usage object: counting, harvesting warnings, reports, the weekly post
+config.py   the `usage:` section (the work calendar is read from quiet_hours)
+counting.py which event-log rows are messages (pure)
+tables.py   the counters (per department and day) and pseudonymous activity bitmaps
+groups.py   merging departments smaller than min_group_size into 「その他」 (pure)
+report.py   periods, the report's numbers, text and CSV (pure)
+chart.py    the PNG (matplotlib, IPAexGothic from matplotlib-fontja)
+runtime.py  the Usage object: the harvest into the counts, reports, the weekly post
 commands.py `!yakuba usage …`; cli.py `yakuba usage …`
 """
 
@@ -23,7 +23,6 @@ from appservice.core.feature import CliCommand, Feature, Parts, Runtime
 from appservice.core.feature import need_config as _need
 from appservice.features.usage.commands import COMMANDS
 from appservice.features.usage.config import SECTION, UsageSettings
-from appservice.features.usage.policy import EFFECT_KIND, UsagePolicy
 from appservice.features.usage.runtime import Usage
 from appservice.features.usage.tables import TABLES
 from appservice.lib.archive import Directory
@@ -42,8 +41,7 @@ def setup(runtime: Runtime, settings: UsageSettings) -> Parts:
             raise ConfigError(f"{SECTION}.directory", f"cannot read {settings.directory}: {exc}") from None
     usage = Usage(runtime.config, settings, runtime.db, runtime.services.clock, client=runtime.services.client,
                   executor=runtime.executor, directory=directory)
-    return Parts(component=usage, policies=[UsagePolicy()], effects={EFFECT_KIND: usage.on_count},
-                 background=[usage.run], on_stopping=[usage.close])
+    return Parts(component=usage, background=[usage.run], on_stopping=[usage.close])
 
 
 def _report_cli(argv: list[str], config: Config | None) -> int:

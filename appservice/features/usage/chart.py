@@ -61,12 +61,20 @@ def _render(report: Report, labels: Mapping[str, str], font: Path) -> bytes:
     family = font_manager.FontProperties(fname=str(font)).get_name()
     rows = report.rows
     names = [labels["other"] if r.group == OTHER else r.group for r in rows]
-    bars_h = max(2.2, 0.34 * len(rows) + 1.0)
+    # Laid out by hand (no bbox_inches="tight": that draws everything twice — seconds with 80
+    # departments): room on the left for the longest department name, the bars' panel grows
+    # with the number of departments.
+    bars_h = max(2.0, 0.27 * len(rows) + 0.8)
+    width, top, bottom = 10.0, 1.0, 0.6
+    height = bars_h + 6.6 + top + bottom
+    left = min(3.6, 0.35 + 0.14 * max((len(n) for n in names), default=4))
     with rc_context({"font.family": family, "font.size": 10, "axes.unicode_minus": False}):
-        fig = Figure(figsize=(10, bars_h + 6.2), dpi=100)
+        fig = Figure(figsize=(width, height), dpi=100)
         FigureCanvasAgg(fig)
-        grid = fig.add_gridspec(3, 1, height_ratios=[bars_h, 3, 3], hspace=0.55)
-        fig.suptitle(labels["title"], fontsize=14)
+        grid = fig.add_gridspec(3, 1, height_ratios=[bars_h, 3, 3], hspace=0.9 / ((bars_h + 6) / 3),
+                                left=left / width, right=1 - 0.75 / width, top=1 - top / height,
+                                bottom=bottom / height)
+        fig.suptitle(labels["title"], fontsize=14, y=1 - 0.25 / height)
 
         ax = fig.add_subplot(grid[0])
         values = [r.adoption or 0.0 for r in rows]
@@ -77,7 +85,7 @@ def _render(report: Report, labels: Mapping[str, str], font: Path) -> bytes:
         ax.set_xlabel(labels["adoption_axis"])
         ax.set_title(labels["adoption"], loc="left")
         for yy, r, v in zip(y, rows, values, strict=True):
-            ax.text(v + 1, yy, f"{v:.0f}%  ({r.active}/{r.staff})", va="center", fontsize=9)
+            ax.text(v + 1, yy, f"{v:.0f}%  ({r.active}/{r.staff})", va="center", fontsize=8.5)
         ax.grid(axis="x", color=_COLORS["grid"])
 
         trend = report.trend
@@ -85,8 +93,8 @@ def _render(report: Report, labels: Mapping[str, str], font: Path) -> bytes:
         ticks = [p.period.label for p in trend]
         ax2 = fig.add_subplot(grid[1])
         off = [p.counts["off_hours"] for p in trend]
-        share = [100.0 * p.counts["off_hours"] / p.counts["messages"] if p.counts["messages"] else 0.0
-                 for p in trend]
+        share = [100.0 * p.counts["off_hours"] / p.counts["messages"] if p.counts["messages"] else float("nan")
+                 for p in trend]  # no messages: no point (a gap, not 0 %)
         ax2.bar(x, off, color=_COLORS["off"], width=0.6, label=labels["off_hours"])
         ax2.set_xticks(x, ticks)
         ax2.set_ylim(0, max(4, *off) * 1.35)  # headroom for the legend
@@ -96,7 +104,7 @@ def _render(report: Report, labels: Mapping[str, str], font: Path) -> bytes:
         twin = ax2.twinx()
         twin.plot(x, share, color=_COLORS["line"], marker="o", label=labels["off_share"])
         twin.set_ylabel(labels["share_axis"])
-        twin.set_ylim(0, max(10.0, *share) * 1.35)
+        twin.set_ylim(0, max(10.0, *(v for v in share if v == v)) * 1.35)
         handles = ax2.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
         ax2.legend(handles, [labels["off_hours"], labels["off_share"]], loc="upper left", fontsize=9)
 
@@ -116,5 +124,5 @@ def _render(report: Report, labels: Mapping[str, str], font: Path) -> bytes:
             a.yaxis.set_major_locator(MaxNLocator(integer=True))
 
         out = io.BytesIO()
-        fig.savefig(out, format="png", bbox_inches="tight")
+        fig.savefig(out, format="png", pil_kwargs={"compress_level": 3})
     return out.getvalue()

@@ -1,30 +1,31 @@
-"""Usage reports at run time: the counting effect, the harvest of warnings, the report (numbers,
-chart, CSV) and the weekly post. One `Usage` object serves the service (with the executor:
-posts, files and audit rows go through it) and `yakuba usage` (no executor: it prints).
+"""Usage reports at run time: the harvest into the counts, the report (numbers, chart, CSV) and
+the weekly post. One `Usage` object serves the service (with the executor: posts, files and
+audit rows go through it) and `yakuba usage` (no executor: it prints).
 
-Where the numbers come from (docs/usage-reports.md):
-- messages, off-hours messages, active staff and rooms: counted on the pipeline
-  (policy.py → Effect "usage.count" → `on_count`), one transaction per message that holds the
-  counts and the event's dedupe row: exactly once across crashes and replays;
-- warnings: harvested from what the other features already record, without importing them —
-  personal data and screenshots from the audit log (actions `pii_detected`,
-  `screenshot_detected`, local senders only; a watermark on the audit id), quiet-hours
-  reminders from the once-keys of the reminders sent (`quiet:<sender>:<off period>`, the key
-  the quiet-hours rule sends each reminder under). Harvested every few seconds and before
-  each report, dated by the service clock (the time recorded, shifted by the test clock's
-  offset if one is set), attributed to the sender's department at that moment;
+Where the numbers come from (docs/usage-reports.md), all read without importing another feature
+and folded into this feature's tables by `harvest` — every few seconds and before each report,
+each batch in one transaction with its watermark (exactly once, also across restarts):
+- messages, off-hours messages, active staff and rooms: the core's event log (one audit row per
+  event, written with the event's done mark; counting.py says which rows are messages);
+- warnings: the audit rows the features write (`pii_detected`, `screenshot_detected`; local
+  senders only); quiet-hours reminders: the once-keys they are sent under
+  (`quiet:<sender>:<off period>`);
 - never logged in / not seen for N days: Synapse's admin API (`last_seen_ts`), at report time.
+Rows are dated by the time recorded, on the service clock (shifted by a test clock's offset when
+one is set, so tests that move the clock harvest before moving it), and attributed to the
+sender's department in the staff directory at harvest time (seconds after the event).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import struct
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +34,12 @@ import structlog
 from appservice.core.clock import Clock
 from appservice.core.config import Config
 from appservice.core.db import Database
-from appservice.core.decisions import Effect, Message
-from appservice.core.events import Event
+from appservice.core.decisions import Message
 from appservice.core.executor import render
 from appservice.core.i18n import LOCALES, t
 from appservice.features.usage import chart
 from appservice.features.usage.config import UsageSettings
+from appservice.features.usage.counting import dedupe_of, is_message
 from appservice.features.usage.groups import OTHER, UNREGISTERED
 from appservice.features.usage.report import (
     MONTH,
@@ -54,15 +55,14 @@ from appservice.features.usage.report import (
     messages,
     period_message,
 )
-from appservice.features.usage.tables import ROOM, USER, Hit, UsageTables
-from appservice.lib.archive import Directory
+from appservice.features.usage.tables import ROOM, USER, Hit, Posted, UsageTables
+from appservice.lib.archive import Affiliation, Directory
 from appservice.lib.workcal import WorkCalendar
 from appservice.matrix.admin import SynapseAdmin
 from appservice.matrix.client import MatrixClient, MatrixError
 
 if TYPE_CHECKING:
     from appservice.core.executor import Executor
-    from appservice.core.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +77,14 @@ POLL_S = 5.0
 
 CHART_LABEL_KEYS = ("adoption", "adoption_axis", "off_trend", "off_hours", "off_share", "count_axis",
                     "share_axis", "warnings_trend", "pii", "screenshots", "reminders")
+
+
+def _details(text: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def quiet_sender(once_key: str) -> str | None:
@@ -120,6 +128,13 @@ class Usage:
         self.directory = directory
         self._jobs: set[asyncio.Task[None]] = set()
         self._pruned: date | None = None
+        # Per-message work kept small (bench/bench_usage.py): the directory is looked at once a
+        # second (it reloads itself when its file changes), off hours once per schedule and
+        # minute, pseudonyms once per user or room.
+        self._staff: Mapping[str, Affiliation] = {}
+        self._staff_checked = -1.0
+        self._off: dict[tuple[str | None, int], bool] = {}
+        self._refs: dict[tuple[str, str], str] = {}
 
     @property
     def locale(self) -> str:
@@ -129,34 +144,77 @@ class Usage:
         return self.clock.now().astimezone(self.tz).date()
 
     def department_of(self, user_id: str) -> str:
-        entry = self.directory.lookup(user_id) if self.directory is not None else None
+        if self.directory is None:
+            return UNREGISTERED
+        now = time.monotonic()
+        if now - self._staff_checked >= 1.0:
+            self._staff, self._staff_checked = self.directory.entries(), now
+        entry = self._staff.get(user_id)
         return entry.department if entry is not None and entry.department else UNREGISTERED
 
-    # -- counting (the pipeline) ---------------------------------------------------------------
+    def off_hours(self, at: datetime, department: str) -> bool:
+        schedule = self.settings.schedule_of(department)
+        key = (schedule, int(at.timestamp()) // 60)
+        off = self._off.get(key)
+        if off is None:
+            if len(self._off) > 10_000:
+                self._off.clear()
+            off = self._off[key] = not self.calendar.is_working(at, schedule)
+        return off
 
-    async def on_count(self, effect: Effect, event: Event, svc: Services) -> None:
-        at = datetime.fromtimestamp(float(effect.payload["at"]), self.tz)
-        dept = self.department_of(event.sender)
-        off = not self.calendar.is_working(at, self.settings.schedule_of(dept))
-        key = await self.tables.pseudonym_key()
-        await self.tables.count(Hit(
-            key=f"ev:{event.event_id}", day=at.date(), department=dept,
-            counters=(("messages", 1), ("off_hours", int(off))),
-            user_ref=UsageTables.pseudonym(key, USER, event.sender),
-            room_ref=UsageTables.pseudonym(key, ROOM, event.room_id)))
+    def _ref(self, secret: bytes, kind: str, ident: str) -> str:
+        ref = self._refs.get((kind, ident))
+        if ref is None:
+            if len(self._refs) > 100_000:
+                self._refs.clear()
+            ref = self._refs[(kind, ident)] = UsageTables.pseudonym(secret, kind, ident)
+        return ref
 
     # -- harvesting the warnings -----------------------------------------------------------------
 
     def _counts_for(self, user_id: str) -> bool:
         return self.config.is_local(user_id) and user_id not in self.config.bot_user_ids
 
+    async def begin(self) -> None:
+        """On the first start ever, counting starts now: older event-log rows (from before this
+        feature, without the kind of event) are not counted."""
+        if await self.tables.get_meta("event_mark") is None:
+            row = await self.db.fetchone("SELECT COALESCE(MAX(id), 0) AS id FROM audit")
+            await self.tables.set_meta("event_mark", str(row["id"] if row else 0))
+
     async def harvest(self) -> int:
-        """Fold new warnings (audit rows) and reminders (once-keys) into the daily counts;
-        returns how many were counted. Safe to run from two processes at once."""
+        """Fold new messages (event log), warnings (audit rows) and reminders (once-keys) into
+        the counts; returns how many were counted. Safe to run from two processes at once (a
+        batch is read and counted and its watermark moved in one transaction)."""
+        await self.begin()
         offset = self.clock.now().timestamp() - time.time()
-        key = await self.tables.pseudonym_key()
+        secret = await self.tables.pseudonym_key()
+        admin_room = await self.db.fetchone("SELECT value FROM kv WHERE key = 'admin_room'")
+        admin_room_id = admin_room["value"] if admin_room else None
+        bots = frozenset(self.config.bot_user_ids)
         counted = 0
-        while True:
+        while True:   # the event log: messages
+            mark = int(await self.tables.get_meta("event_mark") or 0)
+            rows = await self.db.fetchall(
+                "SELECT id, ts, actor, room_id, event_id, details FROM audit WHERE action = 'event' AND id > ? "
+                "ORDER BY id LIMIT ?", (mark, HARVEST_BATCH))
+            if not rows:
+                break
+            posts = []
+            for r in rows:
+                details = _details(r["details"])
+                sender, room = r["actor"], r["room_id"]
+                if details is None or not isinstance(sender, str) or not isinstance(room, str) or not is_message(
+                        details, sender=sender, room_id=room, admin_room=admin_room_id, bots=bots):
+                    continue
+                at = datetime.fromtimestamp(float(r["ts"]) + offset, self.tz)
+                dept = self.department_of(sender)
+                posts.append(Posted(str(r["event_id"]), at.date(), dept, self.off_hours(at, dept),
+                                    self._ref(secret, USER, sender), self._ref(secret, ROOM, room), dedupe_of(details)))
+            counted += await self.tables.add(posts, [], {"event_mark": str(rows[-1]["id"])})
+            if len(rows) < HARVEST_BATCH:
+                break
+        while True:   # the audit log: warnings
             mark = int(await self.tables.get_meta("audit_mark") or 0)
             rows = await self.db.fetchall(
                 f"SELECT id, ts, action, actor FROM audit WHERE id > ? AND action IN "
@@ -164,14 +222,13 @@ class Usage:
                 (mark, *WARNING_ACTIONS, HARVEST_BATCH))
             if not rows:
                 break
-            hits = [Hit(key=f"audit:{r['id']}", day=self._day(float(r["ts"]) + offset),
-                        department=self.department_of(r["actor"]),
-                        counters=((WARNING_ACTIONS[r["action"]], 1),))
+            hits = [Hit(f"audit:{r['id']}", self._day(float(r["ts"]) + offset), self.department_of(r["actor"]),
+                        WARNING_ACTIONS[r["action"]])
                     for r in rows if isinstance(r["actor"], str) and self._counts_for(r["actor"])]
-            counted += await self.tables.count_many(hits, {"audit_mark": str(rows[-1]["id"])})
+            counted += await self.tables.add([], hits, {"audit_mark": str(rows[-1]["id"])})
             if len(rows) < HARVEST_BATCH:
                 break
-        started = time.time()
+        started = time.time()   # the once-keys: quiet-hours reminders
         since = float(await self.tables.get_meta("quiet_mark") or 0) - QUIET_LOOKBACK_S
         rows = await self.db.fetchall(
             "SELECT key, done_at FROM once_keys WHERE key >= ? AND key < ? AND done_at >= ?", (*QUIET_RANGE, since))
@@ -179,10 +236,9 @@ class Usage:
         for r in rows:
             sender = quiet_sender(r["key"])
             if sender is not None and self._counts_for(sender):
-                hits.append(Hit(key=f"quiet:{UsageTables.pseudonym(key, 'once', r['key'])}",
-                                day=self._day(float(r["done_at"]) + offset),
-                                department=self.department_of(sender), counters=(("reminders", 1),)))
-        counted += await self.tables.count_many(hits, {"quiet_mark": repr(started)})
+                hits.append(Hit(f"quiet:{UsageTables.pseudonym(secret, 'once', r['key'])}",
+                                self._day(float(r["done_at"]) + offset), self.department_of(sender), "reminders"))
+        counted += await self.tables.add([], hits, {"quiet_mark": repr(started)})
         return counted
 
     def _day(self, ts: float) -> date:
@@ -367,6 +423,7 @@ class Usage:
 
     async def run(self) -> None:
         """Background task: harvest, the weekly report, pruning — every few seconds."""
+        await self.begin()
         bots = self.executor.svc.bots if self.executor is not None else {}
         bot = bots.get(self.config.sender)
         for _ in range(300):  # the weekly report goes to the encrypted admin room: wait for the bot

@@ -7,10 +7,12 @@ under pseudonyms. Never message content, never who wrote to whom (docs/usage-rep
 - `usage_seen`: per month, department and pseudonym (a keyed hash of a user id or a room id —
   two separate rows, so nothing links a person to a room): a bitmap of the days of the month it
   was active. Distinct active staff and rooms of any week or month come from it.
-- `usage_counted`: the events and harvested items already counted, written in the same
-  transaction as the counts — exactly once across crashes and replays; pruned after 35 days
-  (the inbox keeps an event id 7 days).
-- `usage_meta`: the pseudonym key, the audit-log watermark, the last weekly report.
+- `usage_counted`: dedupe rows — harvested warnings and reminders, and encrypted events counted
+  as ciphertext (whose plaintext may come later, see `add_posts`); pruned after 35 days (the
+  inbox keeps an event id 7 days).
+- `usage_meta`: the pseudonym key, the watermarks in the audit log, the last weekly report.
+Everything is written by the harvest (runtime.Usage.harvest), each batch in one transaction with
+its watermark: exactly once, also with two harvesters (the service and `yakuba usage`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -44,38 +47,88 @@ COUNTERS = ("messages", "off_hours", "pii", "screenshots", "reminders")
 USER, ROOM = "user", "room"
 COUNTED_KEEP_DAYS = 35
 
+# How a message is kept from being counted twice (Posted.dedupe).
+DONE_MARK = "done"     # a plain event: the event log has one row for it, the watermark suffices
+CIPHERTEXT = "cipher"  # an encrypted event taken as ciphertext: leaves a dedupe row
+PLAINTEXT = "plain"    # the plaintext of an encrypted event: skipped if its ciphertext was counted
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A message to count: its event, day, department, whether off hours, the pseudonyms of
+    its sender and its room, and how it is deduplicated (DONE_MARK, CIPHERTEXT, PLAINTEXT)."""
+
+    event_id: str
+    day: date
+    department: str
+    off_hours: bool
+    user_ref: str
+    room_ref: str
+    dedupe: str = DONE_MARK
+
 
 @dataclass(frozen=True)
 class Hit:
-    """One thing to count: its dedupe key, its day, its department and the counters it adds;
-    for a message also the pseudonyms of its sender and room."""
+    """A harvested item (a warning, a reminder): its dedupe key, day, department, counter."""
 
     key: str
     day: date
     department: str
-    counters: tuple[tuple[str, int], ...]
-    user_ref: str | None = None
-    room_ref: str | None = None
+    counter: str
 
 
-def _count(c: sqlite3.Connection, hit: Hit) -> bool:
-    """Inside the caller's transaction: count `hit` unless its key was counted already."""
-    day = hit.day.isoformat()
-    if not c.execute("INSERT OR IGNORE INTO usage_counted (key, day) VALUES (?, ?)", (hit.key, day)).rowcount:
-        return False
-    names = [n for n, _ in hit.counters]
-    if any(n not in COUNTERS for n in names):
-        raise ValueError(f"unknown counter in {names}")
+def _add_daily(c: sqlite3.Connection, day: str, department: str, counts: dict[str, int]) -> None:
+    names = [n for n in COUNTERS if counts.get(n)]
+    if not names:
+        return
     c.execute(f"INSERT INTO usage_daily (day, department, {', '.join(names)}) "
               f"VALUES (?, ?, {', '.join('?' for _ in names)}) ON CONFLICT (day, department) DO UPDATE SET "
               + ", ".join(f"{n} = {n} + excluded.{n}" for n in names),
-              (day, hit.department, *(v for _, v in hit.counters)))
-    month, bit = day[:7], 1 << (hit.day.day - 1)
-    for kind, ref in ((USER, hit.user_ref), (ROOM, hit.room_ref)):
-        if ref is not None:
-            c.execute("INSERT INTO usage_seen (month, kind, ref, department, days) VALUES (?, ?, ?, ?, ?) "
-                      "ON CONFLICT (month, kind, ref, department) DO UPDATE SET days = days | excluded.days",
-                      (month, kind, ref, hit.department, bit))
+              (day, department, *(counts[n] for n in names)))
+
+
+def add_posts(c: sqlite3.Connection, posts: Sequence[Posted]) -> int:
+    """Inside the caller's transaction: add messages to the daily counts and the activity
+    bitmaps. The one event the event log has two rows for is an encrypted one taken as ciphertext
+    (no plaintext within the grace period) and again when its plaintext came: the ciphertext
+    leaves a dedupe row, which the plaintext removes instead of counting again. Returns how many
+    were added."""
+    messages: Counter[tuple[str, str]] = Counter()
+    off: Counter[tuple[str, str]] = Counter()
+    seen: dict[tuple[str, str, str, str], int] = {}
+    for p in posts:
+        day = p.day.isoformat()
+        key = f"ev:{p.event_id}"
+        if p.dedupe == CIPHERTEXT:
+            if not c.execute("INSERT OR IGNORE INTO usage_counted (key, day) VALUES (?, ?)", (key, day)).rowcount:
+                continue
+        elif p.dedupe == PLAINTEXT:
+            if c.execute("DELETE FROM usage_counted WHERE key = ?", (key,)).rowcount:
+                continue
+        elif p.dedupe != DONE_MARK:
+            raise ValueError(f"unknown dedupe {p.dedupe!r}")
+        messages[(day, p.department)] += 1
+        off[(day, p.department)] += int(p.off_hours)
+        bit = 1 << (p.day.day - 1)
+        for kind, ref in ((USER, p.user_ref), (ROOM, p.room_ref)):
+            k = (day[:7], kind, ref, p.department)
+            seen[k] = seen.get(k, 0) | bit
+    for (day, dept), n in messages.items():
+        _add_daily(c, day, dept, {"messages": n, "off_hours": off[(day, dept)]})
+    c.executemany("INSERT INTO usage_seen (month, kind, ref, department, days) VALUES (?, ?, ?, ?, ?) "
+                  "ON CONFLICT (month, kind, ref, department) DO UPDATE SET days = days | excluded.days "
+                  "WHERE (days & excluded.days) != excluded.days", [(*k, bits) for k, bits in seen.items()])
+    return sum(messages.values())
+
+
+def count_hit(c: sqlite3.Connection, hit: Hit) -> bool:
+    """Inside the caller's transaction: count a harvested item unless its key was counted."""
+    if hit.counter not in COUNTERS:
+        raise ValueError(f"unknown counter {hit.counter!r}")
+    day = hit.day.isoformat()
+    if not c.execute("INSERT OR IGNORE INTO usage_counted (key, day) VALUES (?, ?)", (hit.key, day)).rowcount:
+        return False
+    _add_daily(c, day, hit.department, {hit.counter: 1})
     return True
 
 
@@ -104,15 +157,12 @@ class UsageTables:
 
     # -- counting -----------------------------------------------------------------------------
 
-    async def count(self, hit: Hit) -> bool:
-        """Count one hit, exactly once (dedupe key and counts in one transaction)."""
-        return await self.db.run(lambda c: transaction(c, lambda c: _count(c, hit)))
-
-    async def count_many(self, hits: Sequence[Hit], meta: dict[str, str] | None = None) -> int:
-        """Count hits and set meta keys (a watermark) in one transaction; returns how many counted."""
+    async def add(self, posts: Sequence[Posted], hits: Sequence[Hit], meta: dict[str, str]) -> int:
+        """Add messages and count harvested items, and set meta keys (the watermarks), in one
+        transaction; returns how many were counted."""
         def _do(c: sqlite3.Connection) -> int:
-            n = sum(1 for h in hits if _count(c, h))
-            for k, v in (meta or {}).items():
+            n = add_posts(c, posts) + sum(1 for h in hits if count_hit(c, h))
+            for k, v in meta.items():
                 c.execute("INSERT INTO usage_meta (key, value) VALUES (?, ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (k, v))
             return n
