@@ -437,3 +437,22 @@ async def test_an_event_log_row_it_cannot_read_is_skipped(run: Running) -> None:
     await run.service.db.execute("UPDATE audit SET details = 'not json' WHERE event_id = '$x'")
     await run.deliver(message(uid("総務課", 1), "!soumu:x"))
     assert (await report_rows(run))["総務課"][:4] == (6, 1, 1, 1)
+
+
+async def test_two_harvesters_at_once_count_once(run: Running) -> None:
+    """The service's loop, a report job and `yakuba usage` may harvest at the same moment."""
+    from appservice.core.db import Database
+    from appservice.features.usage.tables import TABLES
+
+    cfg = run.service.config
+    other_db = Database(cfg.db_path, (TABLES,))
+    await other_db.open()
+    try:
+        other = Usage(cfg, UsageSettings.from_config(cfg), other_db, run.clock)   # like the CLI
+        run.clock.when = MORNING
+        await run.deliver(*(message(uid("総務課", i % 6), "!soumu:x") for i in range(30)))
+        await run.service.state.audit("pii_detected", actor=uid("総務課", 0))
+        await asyncio.gather(run.usage.harvest(), other.harvest(), run.usage.harvest())
+        assert (await report_rows(run))["総務課"][3:6] == (30, 0, 1)
+    finally:
+        other_db.close()

@@ -1,11 +1,14 @@
 """The usage report, pure: periods, the numbers per group (after merging small departments),
 the trend, and the report as text messages and as CSV. Counts in, numbers out — no I/O.
 
-Extension point — broadcasts and their read rates ([broadcast] is not built yet): when it is,
-its numbers arrive like the warnings do (tables.COUNTERS gains e.g. `broadcasts` and
-`broadcast_reads`, harvested from what that feature records through a core contract such as
-its audit rows), `Row`/`TrendPoint` gain the two fields, `METRICS` below gains their columns,
-and the read rate is reads ÷ (broadcasts × recipients), computed here like `adoption`.
+Extension point — broadcasts and their read rates (not in this report): [broadcast] landed
+while this was built. Its `broadcast_sent` audit rows carry the recipients (details.users) and can
+be harvested like the warnings (runtime.WARNING_ACTIONS → a `broadcasts`/`broadcast_recipients`
+counter in tables.COUNTERS); its reads live in its own table (broadcast_deliveries), which no other
+feature may read, so it must first record reads through a core contract (an audit row per read
+confirmation, or read counts in an audit row when a broadcast closes). Then `Row`/`TrendPoint`
+gain the fields, `METRICS` the columns, and the read rate is reads ÷ recipients, computed here
+like `adoption`.
 """
 
 from __future__ import annotations

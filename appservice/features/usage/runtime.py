@@ -21,25 +21,27 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import struct
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from appservice.core.clock import Clock
 from appservice.core.config import Config
-from appservice.core.db import Database
+from appservice.core.db import Database, transaction
 from appservice.core.decisions import Message
 from appservice.core.executor import render
 from appservice.core.i18n import LOCALES, t
 from appservice.features.usage import chart
 from appservice.features.usage.config import UsageSettings
-from appservice.features.usage.counting import dedupe_of, is_message
+from appservice.features.usage.counting import MESSAGE_TYPES, dedupe_of, is_message
 from appservice.features.usage.groups import OTHER, UNREGISTERED
 from appservice.features.usage.report import (
     MONTH,
@@ -55,7 +57,17 @@ from appservice.features.usage.report import (
     messages,
     period_message,
 )
-from appservice.features.usage.tables import ROOM, USER, Hit, Posted, UsageTables
+from appservice.features.usage.tables import (
+    ROOM,
+    USER,
+    Hit,
+    Posted,
+    UsageTables,
+    add_posts,
+    count_hit,
+    get_meta,
+    set_meta,
+)
 from appservice.lib.archive import Affiliation, Directory
 from appservice.lib.workcal import WorkCalendar
 from appservice.matrix.admin import SynapseAdmin
@@ -72,6 +84,7 @@ WARNING_ACTIONS = {"pii_detected": "pii", "screenshot_detected": "screenshots"}
 QUIET_KEY = re.compile(r"^quiet:(@[^:\s]+:\S+?):(?:\d{4}-\d{2}-\d{2}T\S+|none)$")
 QUIET_RANGE = ("quiet:@", "quiet:A")   # the keys that start with "quiet:@" ('A' follows '@')
 HARVEST_BATCH = 5000
+MESSAGE_TYPE_MARKS = tuple(f'"{t}"' for t in MESSAGE_TYPES)
 QUIET_LOOKBACK_S = 3600.0
 POLL_S = 5.0
 
@@ -100,7 +113,7 @@ def png_size(data: bytes) -> dict[str, int]:
     return {"w": w, "h": h}
 
 
-def due_week(now: datetime, weekday: int, at: Any) -> date:
+def due_week(now: datetime, weekday: int, at: dt_time) -> date:
     """The Monday of the last complete week before the latest weekly due instant ≤ now (local)."""
     monday = now.date() - timedelta(days=now.weekday())
     due = datetime.combine(monday + timedelta(days=weekday), at, tzinfo=now.tzinfo)
@@ -178,68 +191,92 @@ class Usage:
     async def begin(self) -> None:
         """On the first start ever, counting starts now: older event-log rows (from before this
         feature, without the kind of event) are not counted."""
-        if await self.tables.get_meta("event_mark") is None:
-            row = await self.db.fetchone("SELECT COALESCE(MAX(id), 0) AS id FROM audit")
-            await self.tables.set_meta("event_mark", str(row["id"] if row else 0))
+        await self.db.execute("INSERT OR IGNORE INTO usage_meta (key, value) "
+                              "SELECT 'event_mark', CAST(COALESCE(MAX(id), 0) AS TEXT) FROM audit")
 
     async def harvest(self) -> int:
         """Fold new messages (event log), warnings (audit rows) and reminders (once-keys) into
-        the counts; returns how many were counted. Safe to run from two processes at once (a
-        batch is read and counted and its watermark moved in one transaction)."""
+        the counts; returns how many were counted. Each step reads its watermark, its rows, and
+        writes the counts and the new watermark in one transaction (BEGIN IMMEDIATE): exactly
+        once, also with two harvesters at a time (a report job and the loop, the service and
+        `yakuba usage`)."""
         await self.begin()
         offset = self.clock.now().timestamp() - time.time()
         secret = await self.tables.pseudonym_key()
-        admin_room = await self.db.fetchone("SELECT value FROM kv WHERE key = 'admin_room'")
-        admin_room_id = admin_room["value"] if admin_room else None
-        bots = frozenset(self.config.bot_user_ids)
         counted = 0
-        while True:   # the event log: messages
-            mark = int(await self.tables.get_meta("event_mark") or 0)
-            rows = await self.db.fetchall(
-                "SELECT id, ts, actor, room_id, event_id, details FROM audit WHERE action = 'event' AND id > ? "
-                "ORDER BY id LIMIT ?", (mark, HARVEST_BATCH))
-            if not rows:
-                break
-            posts = []
-            for r in rows:
-                details = _details(r["details"])
-                sender, room = r["actor"], r["room_id"]
-                if details is None or not isinstance(sender, str) or not isinstance(room, str) or not is_message(
-                        details, sender=sender, room_id=room, admin_room=admin_room_id, bots=bots):
-                    continue
-                at = datetime.fromtimestamp(float(r["ts"]) + offset, self.tz)
-                dept = self.department_of(sender)
-                posts.append(Posted(str(r["event_id"]), at.date(), dept, self.off_hours(at, dept),
-                                    self._ref(secret, USER, sender), self._ref(secret, ROOM, room), dedupe_of(details)))
-            counted += await self.tables.add(posts, [], {"event_mark": str(rows[-1]["id"])})
-            if len(rows) < HARVEST_BATCH:
-                break
-        while True:   # the audit log: warnings
-            mark = int(await self.tables.get_meta("audit_mark") or 0)
-            rows = await self.db.fetchall(
-                f"SELECT id, ts, action, actor FROM audit WHERE id > ? AND action IN "
-                f"({', '.join('?' for _ in WARNING_ACTIONS)}) ORDER BY id LIMIT ?",
-                (mark, *WARNING_ACTIONS, HARVEST_BATCH))
-            if not rows:
-                break
-            hits = [Hit(f"audit:{r['id']}", self._day(float(r["ts"]) + offset), self.department_of(r["actor"]),
-                        WARNING_ACTIONS[r["action"]])
-                    for r in rows if isinstance(r["actor"], str) and self._counts_for(r["actor"])]
-            counted += await self.tables.add([], hits, {"audit_mark": str(rows[-1]["id"])})
-            if len(rows) < HARVEST_BATCH:
-                break
-        started = time.time()   # the once-keys: quiet-hours reminders
-        since = float(await self.tables.get_meta("quiet_mark") or 0) - QUIET_LOOKBACK_S
-        rows = await self.db.fetchall(
-            "SELECT key, done_at FROM once_keys WHERE key >= ? AND key < ? AND done_at >= ?", (*QUIET_RANGE, since))
-        hits = []
-        for r in rows:
-            sender = quiet_sender(r["key"])
-            if sender is not None and self._counts_for(sender):
-                hits.append(Hit(f"quiet:{UsageTables.pseudonym(secret, 'once', r['key'])}",
-                                self._day(float(r["done_at"]) + offset), self.department_of(sender), "reminders"))
-        counted += await self.tables.add([], hits, {"quiet_mark": repr(started)})
+        steps: tuple[Callable[[sqlite3.Connection, float, bytes], tuple[int, bool]], ...] = (
+            self._messages, self._warnings)
+        for step in steps:
+            more = True
+            while more:
+                def batch(c: sqlite3.Connection, step: Any = step) -> tuple[int, bool]:
+                    return transaction(c, lambda c: step(c, offset, secret))
+
+                n, more = await self.db.run(batch)
+                counted += n
+        counted += await self.db.run(lambda c: transaction(c, lambda c: self._reminders(c, offset, secret)))
         return counted
+
+    # The steps run on the database thread, inside the harvest's transactions.
+
+    def _messages(self, c: sqlite3.Connection, offset: float, secret: bytes) -> tuple[int, bool]:
+        mark = int(get_meta(c, "event_mark") or 0)
+        rows = c.execute("SELECT id, ts, actor, room_id, event_id, details FROM audit "
+                         "WHERE action = 'event' AND id > ? ORDER BY id LIMIT ?", (mark, HARVEST_BATCH)).fetchall()
+        if not rows:
+            return 0, False
+        room_row = c.execute("SELECT value FROM kv WHERE key = 'admin_room'").fetchone()
+        admin_room = room_row[0] if room_row else None
+        bots = frozenset(self.config.bot_user_ids)
+        posts = []
+        days: dict[int, tuple[datetime, date]] = {}
+        for _, ts, sender, room, event_id, text in rows:
+            # Most events of a busy room are messages; the rest (members, state…) skip the parse.
+            if not isinstance(text, str) or not any(t in text for t in MESSAGE_TYPE_MARKS):
+                continue
+            details = _details(text)
+            if details is None or not isinstance(sender, str) or not isinstance(room, str) or not is_message(
+                    details, sender=sender, room_id=room, admin_room=admin_room, bots=bots):
+                continue
+            minute = int((float(ts) + offset) // 60)
+            if minute not in days:
+                at = datetime.fromtimestamp(minute * 60, self.tz)
+                days[minute] = (at, at.date())
+            at, day = days[minute]
+            dept = self.department_of(sender)
+            posts.append(Posted(str(event_id), day, dept, self.off_hours(at, dept),
+                                self._ref(secret, USER, sender), self._ref(secret, ROOM, room), dedupe_of(details)))
+        n = add_posts(c, posts)
+        set_meta(c, "event_mark", str(rows[-1][0]))
+        return n, len(rows) == HARVEST_BATCH
+
+    def _warnings(self, c: sqlite3.Connection, offset: float, secret: bytes) -> tuple[int, bool]:
+        mark = int(get_meta(c, "audit_mark") or 0)
+        rows = c.execute(f"SELECT id, ts, action, actor FROM audit WHERE id > ? AND action IN "
+                         f"({', '.join('?' for _ in WARNING_ACTIONS)}) ORDER BY id LIMIT ?",
+                         (mark, *WARNING_ACTIONS, HARVEST_BATCH)).fetchall()
+        if not rows:
+            return 0, False
+        n = sum(count_hit(c, Hit(f"audit:{r['id']}", self._day(float(r["ts"]) + offset),
+                                 self.department_of(r["actor"]), WARNING_ACTIONS[r["action"]]))
+                for r in rows if isinstance(r["actor"], str) and self._counts_for(r["actor"]))
+        set_meta(c, "audit_mark", str(rows[-1]["id"]))
+        return n, len(rows) == HARVEST_BATCH
+
+    def _reminders(self, c: sqlite3.Connection, offset: float, secret: bytes) -> int:
+        """Once-keys have no id to keep a watermark on: the keys done since the last look (an
+        hour's margin) are looked at, and a dedupe row per key keeps each counted once."""
+        started = time.time()
+        since = float(get_meta(c, "quiet_mark") or 0) - QUIET_LOOKBACK_S
+        n = 0
+        for key, done_at in c.execute("SELECT key, done_at FROM once_keys WHERE key >= ? AND key < ? "
+                                      "AND done_at >= ?", (*QUIET_RANGE, since)).fetchall():
+            sender = quiet_sender(key)
+            if sender is not None and self._counts_for(sender):
+                n += count_hit(c, Hit(f"quiet:{UsageTables.pseudonym(secret, 'once', key)}",
+                                      self._day(float(done_at) + offset), self.department_of(sender), "reminders"))
+        set_meta(c, "quiet_mark", repr(started))
+        return n
 
     def _day(self, ts: float) -> date:
         return datetime.fromtimestamp(ts, self.tz).date()

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from appservice.core.db import Database, transaction
 
@@ -53,8 +54,7 @@ CIPHERTEXT = "cipher"  # an encrypted event taken as ciphertext: leaves a dedupe
 PLAINTEXT = "plain"    # the plaintext of an encrypted event: skipped if its ciphertext was counted
 
 
-@dataclass(frozen=True)
-class Posted:
+class Posted(NamedTuple):
     """A message to count: its event, day, department, whether off hours, the pseudonyms of
     its sender and its room, and how it is deduplicated (DONE_MARK, CIPHERTEXT, PLAINTEXT)."""
 
@@ -132,6 +132,16 @@ def count_hit(c: sqlite3.Connection, hit: Hit) -> bool:
     return True
 
 
+def get_meta(c: sqlite3.Connection, key: str) -> str | None:
+    row = c.execute("SELECT value FROM usage_meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(c: sqlite3.Connection, key: str, value: str) -> None:
+    c.execute("INSERT INTO usage_meta (key, value) VALUES (?, ?) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
 class UsageTables:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -157,25 +167,11 @@ class UsageTables:
 
     # -- counting -----------------------------------------------------------------------------
 
-    async def add(self, posts: Sequence[Posted], hits: Sequence[Hit], meta: dict[str, str]) -> int:
-        """Add messages and count harvested items, and set meta keys (the watermarks), in one
-        transaction; returns how many were counted."""
-        def _do(c: sqlite3.Connection) -> int:
-            n = add_posts(c, posts) + sum(1 for h in hits if count_hit(c, h))
-            for k, v in meta.items():
-                c.execute("INSERT INTO usage_meta (key, value) VALUES (?, ?) "
-                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (k, v))
-            return n
-
-        return await self.db.run(lambda c: transaction(c, _do))
-
     async def get_meta(self, key: str) -> str | None:
-        row = await self.db.fetchone("SELECT value FROM usage_meta WHERE key = ?", (key,))
-        return None if row is None else str(row["value"])
+        return await self.db.run(lambda c: get_meta(c, key))
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self.db.execute("INSERT INTO usage_meta (key, value) VALUES (?, ?) "
-                              "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+        await self.db.run(lambda c: set_meta(c, key, value))
 
     # -- reading ------------------------------------------------------------------------------
 
