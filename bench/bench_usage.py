@@ -8,8 +8,9 @@
    bench_retention measure the pipeline (Synapse-style transactions to the real endpoint, the
    fsync'd inbox, the pipeline) — the target, counting adds ≤ 5 % — and `Pipeline.drain()`
    alone (events put into the inbox first), where nothing dilutes the difference. Rounds
-   alternate off/on; the best round of each is compared, and the CPU time of the process
-   (database thread included) is printed too.
+   alternate off/on. The verdict uses the CPU time of the process (database thread included,
+   median round): on a shared machine other processes make wall-clock rounds vary by ±50 %;
+   the best wall-clock round of each is printed too.
 2. A report for 5,000 staff (80 departments, some below min_group_size) and a year of counts
    (daily counters per department, monthly activity bitmaps per person and room, a year of
    warnings in the audit log), the account numbers from a fake Synapse admin API on loopback
@@ -162,8 +163,10 @@ async def overhead(events: list[dict[str, Any]], *, http: bool) -> None:
     for label, runs, best in (("counting off", off, best_off), ("counting on ", on, best_on)):
         print(f"  {label}: {EVENTS / best:8.0f} events/s best  (wall {', '.join(f'{w:.2f}' for w, _ in runs)} s; "
               f"CPU {', '.join(f'{c:.2f}' for _, c in runs)} s)")
-    print(f"  counting adds {added:+.1f} % wall-clock (best round), {100.0 * (cpu_on - cpu_off) / cpu_off:+.1f} % "
-          f"CPU (median round)" + (f"; target ≤ 5 %: {'met' if added <= 5.0 else 'MISSED'}" if http else ""))
+    cpu_added = 100.0 * (cpu_on - cpu_off) / cpu_off
+    print(f"  counting adds {cpu_added:+.1f} % CPU (median round), {added:+.1f} % wall-clock (best round)"
+          + (f"; target ≤ 5 % (CPU: the cost of counting whatever else the machine runs; wall-clock "
+             f"agrees only on an idle machine): {'met' if cpu_added <= 5.0 else 'MISSED'}" if http else ""))
 
 
 # -- 2. a year of counts, 5,000 staff ------------------------------------------------------------
