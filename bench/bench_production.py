@@ -41,6 +41,7 @@ import bench_quiet_reconcile
 import structlog
 
 from appservice.lib.archive import ArchiveStore, S3Backend, ensure_signing_key
+from appservice.matrix.client import MatrixError
 from tests.integration.mx import User
 from tests.s3_server import SeaweedS3
 from tests.stack import Homeserver, YakubaProcess, start_homeserver, start_yakuba
@@ -133,8 +134,14 @@ async def quiet_flip(hs: Homeserver, users: int) -> dict[str, float]:
 # -- 2d. bulk offboarding ------------------------------------------------------------------------
 async def offboarding(hs: Homeserver, users: int) -> float | None:
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        await bench_offboarding.run(hs, users, max(10, users // 10), 8, time.perf_counter())
+    try:
+        with contextlib.redirect_stdout(buf):
+            await bench_offboarding.run(hs, users, max(10, users // 10), 8, time.perf_counter())
+    except MatrixError as exc:
+        # Seen on PostgreSQL only: concurrent deactivations abort on serialization failures in
+        # Synapse's user directory (5 retries, then 500) — report it, keep the other figures.
+        print(f"offboarding bench failed: {exc}", flush=True)
+        return None
     m = re.search(r"TOTAL offboarding time for \d+ users: ([\d.]+) s", buf.getvalue())
     return float(m.group(1)) if m else None
 
