@@ -76,20 +76,22 @@ HOSTILE = {
 }
 
 
+# CPU time of this process, not wall-clock: a hostile input must not make the scanner do
+# unbounded work (backtracking), and a busy CI machine must not make that look so.
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_one_megabyte_in_bounded_time(name: str) -> None:
     text = HOSTILE[name]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     scan(text)  # default max_chars: the first 100 000 characters
-    assert time.perf_counter() - t0 < 2.0
-    t0 = time.perf_counter()
+    assert time.process_time() - t0 < 2.0
+    t0 = time.process_time()
     scan(text, max_chars=len(text))  # all of it
-    assert time.perf_counter() - t0 < 10.0  # ~1 s on one core; generous for slow CI
+    assert time.process_time() - t0 < 10.0  # ~1 s on one core; generous for slow CI
 
 
 @pytest.mark.parametrize("unit", ["<b>1</b>", "&#49;", "<", "&", "<!--", "1\u200b", "١ "])
 def test_hostile_markup_and_evasion_in_bounded_time(unit: str) -> None:
     text = _mb(unit)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     scan(text)
-    assert time.perf_counter() - t0 < 5.0
+    assert time.process_time() - t0 < 5.0
