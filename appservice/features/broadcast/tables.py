@@ -126,8 +126,10 @@ class BroadcastTables:
 
     async def pending(self, bid: int, max_attempts: int) -> list[Delivery]:
         rows = await self.db.fetchall(
-            "SELECT * FROM broadcast_deliveries WHERE broadcast_id = ? AND event_id IS NULL AND attempts < ?",
-            (bid, max_attempts))
+            # Partner liaison rooms first (one send reaches a whole town; "prefecture → towns
+            # within a minute"), then staff DMs, whose first use creates a room each.
+            "SELECT * FROM broadcast_deliveries WHERE broadcast_id = ? AND event_id IS NULL AND attempts < ? "
+            "ORDER BY kind = 'user', target", (bid, max_attempts))
         return [Delivery.of(r) for r in rows]
 
     async def delivered(self, bid: int, target: str, room_id: str, event_id: str, at: float) -> None:
