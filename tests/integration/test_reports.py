@@ -94,6 +94,8 @@ async def test_reported_message_to_admin_room_case_delete_with_check(homeserver,
                          "9018"):
             assert expected in post
         assert MY_NUMBER not in post
+        # the link to the reported message points at the organisation's own client (links.permalink)
+        assert "https://chat.city-a.example.jp/" in post and bad in post
         ack = await wait_for(lambda: dm_with(yakuba, reporter, "通報を受け付けました"), timeout=30, what="the ack")
         assert f"#{rid}" in ack and sender.user_id not in ack
         # moderators: also — the room's creator (here the reporter) is its moderator.

@@ -31,7 +31,7 @@ import structlog
 
 from appservice.core.decisions import Audit, Decision, DirectNotice, Message, Notice, RunCommand
 from appservice.core.events import Event
-from appservice.core.executor import Executor, render, txn_id_for
+from appservice.core.executor import Executor, txn_id_for
 from appservice.core.forged import from_decrypted
 from appservice.core.i18n import t
 from appservice.core.inbox import STRIPPED
@@ -249,15 +249,14 @@ class Reports:
             pass  # the same person again: recorded and audited, nobody is told twice
         elif report.kind == "again":
             if to_admins and admin_room:
-                text = render(Message("reports.post.again", {
+                text = self.executor.render(Message("reports.post.again", {
                     "id": report.id, "case": report.case_id, "reporter": report.reporter,
-                    "reason": report.reason or Message("reports.no_reason"), "when": self.when(report.received_at)}),
-                    self.locale)
+                    "reason": report.reason or Message("reports.no_reason"), "when": self.when(report.received_at)}))
                 post_id = await self.executor.post(admin_room, text, ("reports.post", str(report.id)))
         else:
             seen = await self.seen(report)
             if to_admins and admin_room:
-                text = render(await self.post_message(report, seen), self.locale)
+                text = self.executor.render(await self.post_message(report, seen))  # links need the presentation
                 post_id = await self.executor.post(admin_room, text, ("reports.post", str(report.id)))
             decisions: list[Decision] = [
                 DirectNotice(user_id=mod, once_key=f"reports_mod:{report.id}:{mod}", message=Message(
@@ -289,7 +288,7 @@ class Reports:
         # Reports are filed on the reporter's own server, so a remote reporter is rare; try.
         if await self.svc.state.once_done(f"reports_ack:{report.reporter}:{report.event_id}"):
             return
-        error = await self.dm_remote(report.reporter, render(message, self.locale), ("reports.ack", str(report.id)))
+        error = await self.dm_remote(report.reporter, self.executor.render(message), ("reports.ack", str(report.id)))
         if error is None:
             await self.svc.state.claim_once(f"reports_ack:{report.reporter}:{report.event_id}")
         await self.executor.audit("report_ack", actor=report.reporter, room_id=report.room_id,
@@ -330,7 +329,7 @@ class Reports:
             return "missing"
         if is_redacted(event):
             return "already"
-        reason = render(Message("reports.redact_reason"), self.locale)
+        reason = self.executor.render(Message("reports.redact_reason"))
         txn = txn_id_for("reports.delete", str(report.case_id), report.event_id)
         sender = report.sender or str(event.get("sender") or "")
         if sender and self.svc.config.is_local(sender):
@@ -373,7 +372,7 @@ class Reports:
                                            event, "reports/warn"):
                 raise RuntimeError("the warning could not be sent")
             return None
-        return await self.dm_remote(sender, render(message, self.locale), ("reports.warn", str(report.case_id)))
+        return await self.dm_remote(sender, self.executor.render(message), ("reports.warn", str(report.case_id)))
 
     async def outcome(self, case: Report, action: str) -> list[Decision]:
         """The short outcome for each reporter of the case (when the admin asked for it)."""
