@@ -86,6 +86,12 @@ class FakeExecutor:
         self.audits.append((action, kw))
         return True
 
+    def render(self, message: Any) -> str:
+        """As Executor.render: the catalog text, links through the configured presentation."""
+        from appservice.core.executor import render
+
+        return render(message, self.svc.config.locale, self.svc.config.presentation)
+
 
 @pytest.fixture
 async def reports(tmp_path):
