@@ -53,6 +53,17 @@ class Invocation:
     text: str = ""
 
 
+
+async def command_place(inv: Invocation) -> str:
+    """Where a command was typed: "admin" (the admin room), "dm" (the sender's own DM with
+    the bot) or "other" (anywhere else, where Yakuba stays quiet)."""
+    if inv.room_id == await inv.services.state.admin_room():
+        return "admin"
+    if await inv.services.state.is_dm_room(inv.room_id) == inv.sender:
+        return "dm"
+    return "other"
+
+
 @dataclass
 class Reply:
     messages: list[Message] = field(default_factory=list)

@@ -8,6 +8,7 @@ from its catalogs may span lines; it is marked `Text` so it is kept as it is.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 # Line and paragraph separators, and the bidi controls that can make a line read backwards.
 _BIDI = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
@@ -28,3 +29,19 @@ def one_line(value: str, limit: int = 300) -> str:
         out.append(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch)
     text = "".join(out)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def message_text(body: str) -> str:
+    """The body without reply fallback lines ("> <@a:b> …") and leading blanks."""
+    lines = body.splitlines()
+    while lines and (lines[0].startswith(">") or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines).lstrip()
+
+
+def is_emergency(body: str, markers: Sequence[str]) -> bool:
+    """An emergency marker (【緊急】…) at the very start of the message, after any reply quote:
+    how the quiet-hours push rule reads it, so every feature decides "urgent" the same way."""
+    text = message_text(body).casefold()
+    return any(text.startswith(m.casefold()) for m in markers)
+

@@ -12,8 +12,9 @@ from appservice.core.decisions import DirectNotice, Effect, Notice
 from appservice.core.events import Event
 from appservice.core.executor import render
 from appservice.core.policy import PolicyContext
+from appservice.core.text import is_emergency, message_text
 from appservice.features.quiet.config import quiet_config_from_dict
-from appservice.features.quiet.policy import QuietPolicy, is_emergency, message_text
+from appservice.features.quiet.policy import QuietPolicy
 from appservice.features.quiet.store import DISASTER_KEY, EXEMPT_KEY
 from appservice.lib.workcal import WorkCalendar
 from tests.unit.test_quiet_support import BOT, SERVER, FakeState, make_config

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from datetime import datetime
 
-from appservice.core.commands import CommandError, Invocation, Reply
+from appservice.core.commands import CommandError, Invocation, Reply, command_place
 from appservice.core.decisions import Message
 from appservice.core.feature import Command
 from appservice.features.away.parse import AwayParseError, parse_away
@@ -62,16 +62,9 @@ def resolve_pills(text: str, pills: tuple[tuple[str, str], ...]) -> str:
     return text
 
 
-async def _where(inv: Invocation) -> str:
-    if inv.room_id == await inv.services.state.admin_room():
-        return "admin"
-    if await inv.services.state.is_dm_room(inv.room_id) == inv.sender:
-        return "dm"
-    return "other"
-
 
 async def away(inv: Invocation) -> Reply:
-    where = await _where(inv)
+    where = await command_place(inv)
     if where == "other":
         return Reply()  # not where Yakuba talks
     feature = _away(inv)

@@ -29,6 +29,7 @@ from appservice.core.commands import mentions_of
 from appservice.core.decisions import Audit, Decision, DirectNotice, Effect, Message
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
+from appservice.core.text import is_emergency, message_text
 from appservice.features.away.store import Absence, AwayStore
 from appservice.lib.workcal import CalendarConfig, WorkCalendar
 
@@ -58,19 +59,6 @@ class AwaySettings:
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
 
 
-def message_text(body: str) -> str:
-    """The body without reply fallback lines ("> <@a:b> …") and leading blanks."""
-    lines = body.splitlines()
-    while lines and (lines[0].startswith(">") or not lines[0].strip()):
-        lines.pop(0)
-    return "\n".join(lines).lstrip()
-
-
-def is_emergency(body: str, markers: Sequence[str]) -> bool:
-    """An emergency marker at the very start of the message (after any reply quote), as the
-    quiet-hours rule reads it."""
-    text = message_text(body).casefold()
-    return any(text.startswith(m.casefold()) for m in markers)
 
 
 def _own_text(content: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from appservice.core.commands import CommandError, Invocation, Reply
+from appservice.core.commands import CommandError, Invocation, Reply, command_place
 from appservice.core.decisions import Message
 from appservice.core.feature import Command
 from appservice.features.quiet.policy import reason_message, when_message
@@ -39,16 +39,9 @@ def _feature(inv: Invocation) -> QuietFeature:
     return feature
 
 
-async def _where(inv: Invocation) -> str:
-    if inv.room_id == await inv.services.state.admin_room():
-        return "admin"
-    if await inv.services.state.is_dm_room(inv.room_id) == inv.sender:
-        return "dm"
-    return "other"
-
 
 async def quiet(inv: Invocation) -> Reply:
-    where = await _where(inv)
+    where = await command_place(inv)
     if where == "other":
         return Reply()  # not where Yakuba talks
     sub = inv.args[0].lower() if inv.args else "status"

@@ -20,6 +20,7 @@ from datetime import datetime
 from appservice.core.decisions import Decision, DirectNotice, Effect, Message, Notice
 from appservice.core.events import Event
 from appservice.core.policy import PolicyContext
+from appservice.core.text import is_emergency, message_text
 from appservice.features.quiet.config import REMINDER_SENDER, QuietConfig
 from appservice.features.quiet.store import DISASTER_KEY, EXEMPT_KEY, parse_disaster, parse_exempt
 from appservice.lib.workcal import Status, WorkCalendar, reason_key
@@ -29,18 +30,6 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SKIPPED_RELATIONS = ("m.annotation", "m.replace")
 
 
-def message_text(body: str) -> str:
-    """The body without reply fallback lines ("> <@a:b> …") and leading blanks."""
-    lines = body.splitlines()
-    while lines and (lines[0].startswith(">") or not lines[0].strip()):
-        lines.pop(0)
-    return "\n".join(lines).lstrip()
-
-
-def is_emergency(body: str, markers: Sequence[str]) -> bool:
-    """A marker at the very start of the message (after any reply quote)."""
-    text = message_text(body).casefold()
-    return any(text.startswith(m.casefold()) for m in markers)
 
 
 def when_message(dt: datetime) -> Message:
