@@ -381,7 +381,7 @@ async def test_the_admin_command_posts_the_report(run: Running) -> None:
     assert "--pdf" in run.bodies(ADMIN_ROOM)[-1]
     run.sent.clear()
     await run.deliver(message(uid("総務課", 0), ADMIN_ROOM, "!yakuba usage"))     # not an admin
-    assert run.usage._jobs == set() and len(run.bodies(ADMIN_ROOM)) == 1
+    assert len(run.usage._jobs) == 0 and len(run.bodies(ADMIN_ROOM)) == 1
 
 
 async def test_counters_are_pruned_after_keep_days(run: Running) -> None:

@@ -25,6 +25,7 @@ from appservice.core.decisions import DirectNotice, Effect, Message
 from appservice.core.events import Event
 from appservice.core.executor import Executor, render
 from appservice.core.i18n import t
+from appservice.core.jobs import Jobs
 from appservice.core.services import Services
 from appservice.features.away.parse import AwaySpec, end_bound, start_instant
 from appservice.features.away.policy import AwaySettings, notice_message, until_message
@@ -49,7 +50,7 @@ class Away:
         self.tz = settings.calendar.tzinfo
         self._dm_checked: dict[str, float] = {}
         self.wake = asyncio.Event()
-        self._jobs: set[asyncio.Task[None]] = set()
+        self._jobs = Jobs("away")
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -135,10 +136,7 @@ class Away:
     async def notify_remote(self, effect: Effect, event: Event, svc: Services) -> None:
         """A writer on another server: tried beside the pipeline (their server may be slow or
         down, and that must not hold up the next event), once per writer and absence."""
-        task = asyncio.create_task(self._notify_remote(dict(effect.payload), event.event_id),
-                                   name=f"away-remote-{event.event_id}")
-        self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
+        self._jobs.start(f"remote-{event.event_id}", self._notify_remote(dict(effect.payload), event.event_id))
 
     async def _notify_remote(self, p: dict[str, Any], event_id: str) -> None:
         """Open a DM with them if their server can be reached, and say in the audit whether it
@@ -162,9 +160,7 @@ class Away:
                                lambda room: self.executor.post(room, text, key))
 
     async def close(self) -> None:
-        for task in list(self._jobs):
-            task.cancel()
-        await asyncio.gather(*list(self._jobs), return_exceptions=True)
+        await self._jobs.cancel()
 
     async def learn_dm(self, effect: Effect, event: Event, svc: Services) -> None:
         p = effect.payload

@@ -20,6 +20,7 @@ from appservice.core.config import server_of
 from appservice.core.decisions import Message
 from appservice.core.executor import Executor
 from appservice.core.formatting import message_content
+from appservice.core.jobs import Jobs
 from appservice.core.services import Services
 from appservice.core.text import Text
 from appservice.features.broadcast.tables import PARTNER, USER, Broadcast, BroadcastTables, Delivery
@@ -41,7 +42,7 @@ class Broadcasts:
         self.settings = settings
         self.calendar, self.schedules = _calendar(services)
         self._directory: Directory | None = None
-        self._jobs: set[asyncio.Task[None]] = set()
+        self._jobs = Jobs("broadcast")
 
     # -- audience --------------------------------------------------------------------------
 
@@ -85,9 +86,7 @@ class Broadcasts:
         return str(self.settings.get("municipality") or self.svc.config.homeserver.server_name)
 
     def start(self, b: Broadcast) -> None:
-        task = asyncio.create_task(self.send_all(b))
-        self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
+        self._jobs.start(f"send:{b.code}", self.send_all(b))
 
     async def send_all(self, b: Broadcast) -> None:
         try:
@@ -195,11 +194,7 @@ class Broadcasts:
         return sent
 
     async def stop(self) -> None:
-        for task in list(self._jobs):
-            task.cancel()
-        for task in list(self._jobs):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._jobs.cancel()
 
 
 def _why(exc: BaseException) -> str:

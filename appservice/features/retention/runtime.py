@@ -50,6 +50,7 @@ import structlog
 from appservice.core.decisions import Effect, Message
 from appservice.core.events import Event, MalformedEvent, parse_event
 from appservice.core.executor import Executor, render
+from appservice.core.jobs import Jobs
 from appservice.core.services import Services
 from appservice.features.retention.config import RetentionSettings
 from appservice.features.retention.records import (
@@ -191,7 +192,7 @@ class Retention:
         self.directory = directory
         self._retrying: set[str] | None = None
         self._stopping = False
-        self._jobs: set[asyncio.Task[None]] = set()
+        self._jobs = Jobs("retention")
         self._stop_threads = threading.Event()  # tells a job's thread (an export) to give up
         self._writers = 0  # exports being written in a thread (a thread cannot be cancelled)
         self._writers_lock = threading.Lock()
@@ -363,11 +364,7 @@ class Retention:
     async def close(self) -> None:
         self._stopping = True
         self._stop_threads.set()
-        jobs = list(self._jobs)
-        for job in jobs:
-            job.cancel()
-        if jobs:
-            await asyncio.gather(*jobs, return_exceptions=True)
+        await self._jobs.cancel()
         for _ in range(300):  # an export thread sees the stop at its next chunk (at most 30 s)
             if not self._writers:
                 break
@@ -381,27 +378,12 @@ class Retention:
 
     def start_job(self, name: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` in the background, owned by this object (cancelled by `close`). `work`
-        reports its own outcome (through the executor) and catches its own errors; anything
-        that still escapes is logged here, by type only."""
-
-        async def guarded() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                log.info("retention_job_cancelled", job=name)
-                raise
-            except Exception as exc:
-                log.error("retention_job_failed", job=name, error=type(exc).__name__)
-
-        task = asyncio.create_task(guarded(), name=f"retention:{name}")
-        self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
-        return task
+        reports its own outcome (through the executor) and catches its own errors."""
+        return self._jobs.start(name, work)
 
     async def jobs_idle(self) -> None:
         """Wait until no background job is running (tests; a job may start another)."""
-        while self._jobs:
-            await asyncio.gather(*list(self._jobs), return_exceptions=True)
+        await self._jobs.idle()
 
     @property
     def export_dir(self) -> Path:

@@ -39,6 +39,7 @@ from appservice.core.db import Database, transaction
 from appservice.core.decisions import Message
 from appservice.core.executor import render
 from appservice.core.i18n import LOCALES, t
+from appservice.core.jobs import Jobs
 from appservice.features.usage import chart
 from appservice.features.usage.config import UsageSettings
 from appservice.features.usage.counting import MESSAGE_TYPES, dedupe_of, is_message
@@ -139,7 +140,7 @@ class Usage:
         if directory is None and settings.directory is not None:
             directory = Directory.load(settings.directory)
         self.directory = directory
-        self._jobs: set[asyncio.Task[None]] = set()
+        self._jobs = Jobs("usage")
         self._pruned: date | None = None
         # Per-message work kept small (bench/bench_usage.py): the directory is looked at once a
         # second (it reloads itself when its file changes), off hours once per schedule and
@@ -401,27 +402,13 @@ class Usage:
 
     def start_job(self, name: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Reports are made beside the pipeline, never on its worker (cancelled by `close`)."""
-        async def guarded() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("usage_job_failed", job=name, error=type(exc).__name__)
-
-        task = asyncio.create_task(guarded(), name=f"usage:{name}")
-        self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
-        return task
+        return self._jobs.start(name, work)
 
     async def jobs_idle(self) -> None:
-        while self._jobs:
-            await asyncio.gather(*list(self._jobs), return_exceptions=True)
+        await self._jobs.idle()
 
     async def close(self) -> None:
-        for task in list(self._jobs):
-            task.cancel()
-        await asyncio.gather(*list(self._jobs), return_exceptions=True)
+        await self._jobs.cancel()
 
     # -- the weekly report and housekeeping ------------------------------------------------------
 
